@@ -1,0 +1,27 @@
+/* nvme.srand(seed): the seed of the driver's random generator. */
+#include "module.h"
+
+#include "rand.h"
+
+static PyObject *py_srand(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = {"seed", NULL};
+	unsigned long long seed;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "K:srand", kwlist, &seed))
+		return NULL;
+	pn_rand_seed(seed);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+	{"srand", (PyCFunction)(void (*)(void))py_srand, METH_VARARGS | METH_KEYWORDS,
+	 "srand(seed)\n\nSets the seed of the driver's random generator (ioworker LBAs, random\n"
+	 "data patterns) so a test can be reproduced exactly."},
+	{NULL, NULL, 0, NULL},
+};
+
+int pn_py_register_srand(PyObject *module)
+{
+	return PyModule_AddFunctions(module, methods);
+}

@@ -1,0 +1,1 @@
+pytest_plugins = ["nvme.pytest_plugin"]

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Installs the Debian packages pynvme needs to build and to run its emulated
+# test bed, and only those that are missing (so it is quick when all are there).
+set -euo pipefail
+PACKAGES=(
+    gcc make libc6-dev python3 python3-dev python3-pytest libcmocka-dev libnvme-dev
+    qemu-system-x86 busybox-static kmod cpio file
+    nvme-cli pciutils fio
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
