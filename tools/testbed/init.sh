@@ -22,8 +22,6 @@ MODE=$(arg pynvme_mode)
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host /host \
     || fail "cannot mount the host root over 9p"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap proj "/host$PROJ" \
-    || fail "cannot mount the project share at $PROJ"
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
@@ -33,6 +31,10 @@ mount -t tmpfs tmpfs /host/dev/shm
 mount -t hugetlbfs hugetlbfs /host/dev/hugepages
 for d in /tmp /run /var/tmp /root; do mount -t tmpfs tmpfs "/host$d"; done
 mkdir -p /host/run/lock
+# The project last: it may live under one of the tmpfs directories above.
+mkdir -p "/host$PROJ" 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap proj "/host$PROJ" \
+    || fail "cannot mount the project share at $PROJ"
 
 # Hugepages make DMA buffers cheaper for the IOMMU; take what the guest can spare.
 echo "$(arg pynvme_hugepages)" > /proc/sys/vm/nr_hugepages 2>/dev/null
