@@ -283,6 +283,8 @@ def boot(args, interactive):
                "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": os.path.join(PROJECT, "python"), "HOME": "/root", "TERM": os.environ.get("TERM", "dumb"),
                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        if not interactive and not sys.stdout.isatty():
+            env.update({"TERM": "dumb", "PY_COLORS": "0", "NO_COLOR": "1"})
         for k, v in env.items():
             f.write(f"export {k}={shlex.quote(v)}\n")
         for k in args.env or []:
