@@ -1,0 +1,74 @@
+"""The emulated test bed's own behaviour, checked on the host."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTBED = os.path.join(ROOT, "tools", "testbed", "testbed.py")
+spec = importlib.util.spec_from_file_location("testbed", TESTBED)
+testbed = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(testbed)
+
+
+def devices(args):
+    return [args[i + 1] for i, a in enumerate(args) if a == "-device"]
+
+
+def test_layout_puts_each_controller_behind_its_own_root_port(tmp_path):
+    ctrls = [{"mdts": 5, "namespace": [{"size": "1M", "lba_size": 4096, "ms": 8}]},
+             {"subsystem": "s0", "cmb_size_mb": 16,
+              "namespace": [{"size": "2M", "backend": "file"}, {"size": "1M"}]}]
+    args = testbed.qemu_devices(ctrls, str(tmp_path))
+    devs = devices(args)
+    assert devs[0] == "nvme-subsys,id=s0,nqn=s0", "the subsystem must exist before its controllers"
+    ports = [d for d in devs if d.startswith("pcie-root-port")]
+    assert len(ports) == 2
+    nvmes = [d for d in devs if d.startswith("nvme,")]
+    assert "bus=rp0" in nvmes[0] and "mdts=5" in nvmes[0]
+    assert "bus=rp1" in nvmes[1] and "subsys=s0" in nvmes[1] and "cmb_size_mb=16" in nvmes[1]
+    ns = [d for d in devs if d.startswith("nvme-ns")]
+    assert len(ns) == 3
+    assert "logical_block_size=4096" in ns[0] and "ms=8" in ns[0] and "bus=nvme0" in ns[0]
+    assert "nsid=2" in ns[2] and "bus=nvme1" in ns[2]
+    image = tmp_path / "c1n1.raw"
+    assert image.stat().st_size == 2 << 20, "a file backend gets a sparse image of the asked size"
+
+
+@pytest.mark.parametrize("ctrls, message", [
+    ([{"namespace": [{"size": "1M", "colour": 1}]}], "unknown keys ['colour']"),
+    ([{"speed": 3}], "unknown keys ['speed']"),
+    ([{"namespace": [{"size": "1M", "backend": "tape"}]}], "backend must be"),
+    ([{"namespace": [{"size": "lots"}]}], "bad size 'LOTS'"),
+])
+def test_bad_layout_is_refused_with_a_clear_message(tmp_path, capsys, ctrls, message):
+    with pytest.raises(SystemExit) as e:
+        testbed.qemu_devices(ctrls, str(tmp_path))
+    assert e.value.code != 0
+    assert message in capsys.readouterr().err
+
+
+def run_testbed(*args, timeout=300):
+    return subprocess.run([sys.executable, TESTBED, *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_guest_command_output_and_exit_code_come_back():
+    proc = run_testbed("run", "--", "sh", "-c",
+                       "echo guest-says-hi; ls /dev/vfio | grep -qx vfio && exit 7")
+    assert "guest-says-hi" in proc.stdout
+    assert proc.returncode == 7, proc.stdout
+
+
+def test_a_hanging_guest_is_killed_at_the_timeout():
+    proc = run_testbed("run", "--timeout", "25", "--", "sleep", "600")
+    assert proc.returncode == 124, proc.stdout
+    assert "did not finish within 25 s" in proc.stdout
+
+
+def test_run_without_a_command_is_refused():
+    proc = run_testbed("run")
+    assert proc.returncode == 2
+    assert "run needs a command" in proc.stdout
