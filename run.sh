@@ -17,8 +17,7 @@ make -j"$(nproc)" >/dev/null
 TESTBED=tools/testbed/testbed.py
 case "$action" in
     main)
-        exec $TESTBED run --config tools/testbed/configs/main.toml -- \
-            /usr/bin/python3 -m pytest -p no:cacheprovider -rA scripts "$@" ;;
+        exec $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" ;;
     test)
         make check
         exec $TESTBED run --config tools/testbed/configs/test.toml -- \

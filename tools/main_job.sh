@@ -1,0 +1,12 @@
+#!/bin/sh
+# The main job, run inside the test bed (or on a real machine with the drive bound
+# to vfio-pci): the shipped scripts on the device, then a summary by area.
+# Results land in build/main/ (JUnit XML and an HTML report).
+cd "$(dirname "$0")/.." || exit 2
+out=build/main
+mkdir -p "$out"
+/usr/bin/python3 -m pytest -p no:cacheprovider -rfEX --junitxml="$out/results.xml" scripts "$@"
+rc=$?
+[ -f "$out/results.xml" ] && /usr/bin/python3 tools/report.py "$out/results.xml" \
+    --html "$out/report.html" --title "pynvme main job: shipped scripts on the device"
+exit $rc
