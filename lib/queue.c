@@ -1,0 +1,356 @@
+/* The queue engine (see queue.h). */
+#include "queue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "timestamp.h"
+
+/* SQE stores must reach memory before the doorbell write that hands them to
+ * the device; CQE loads must not be reordered before the phase-tag load. */
+#define write_barrier() __atomic_thread_fence(__ATOMIC_RELEASE)
+#define read_barrier() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+
+int pn_queue_init(struct pn_queue *q, const struct pn_queue_config *cfg)
+{
+	memset(q, 0, sizeof(*q));
+	if (cfg->depth < 2 || cfg->depth > 65536)
+		return pn_fail(EINVAL, "queue %u: depth %u is outside 2..65536", cfg->qid, cfg->depth);
+	if (!cfg->sq_vaddr || !cfg->cq_vaddr || !cfg->sq_doorbell || !cfg->cq_doorbell)
+		return pn_fail(EINVAL, "queue %u: rings or doorbells missing", cfg->qid);
+	q->qid = cfg->qid;
+	q->depth = cfg->depth;
+	q->sq = cfg->sq_vaddr;
+	q->cq = cfg->cq_vaddr;
+	q->sq_iova = cfg->sq_iova;
+	q->cq_iova = cfg->cq_iova;
+	q->sq_doorbell = cfg->sq_doorbell;
+	q->cq_doorbell = cfg->cq_doorbell;
+	q->page_size = cfg->page_size ? cfg->page_size : 4096;
+	/* An SQ of N entries holds at most N - 1 commands (full is tail + 1 ==
+	 * head), so N - 1 slots bound what can be outstanding. */
+	q->nslots = cfg->depth - 1;
+	q->slots = calloc(q->nslots, sizeof(*q->slots));
+	if (!q->slots)
+		return pn_fail(ENOMEM, "queue %u: no memory for %u request slots", cfg->qid, q->nslots);
+	for (uint32_t i = 0; i < q->nslots; i++) {
+		struct pn_request *rq = &q->slots[i];
+
+		rq->cid = (uint16_t)i;
+		rq->next_free = i + 1;
+		if (cfg->list_vaddr && cfg->list_bytes_per_slot) {
+			rq->list.vaddr = (char *)cfg->list_vaddr + (size_t)i * cfg->list_bytes_per_slot;
+			rq->list.iova = cfg->list_iova + (uint64_t)i * cfg->list_bytes_per_slot;
+			rq->list.bytes = cfg->list_bytes_per_slot;
+		}
+	}
+	q->free_head = 0;
+	if (cfg->cmdlog_entries) {
+		q->log = calloc(cfg->cmdlog_entries, sizeof(*q->log));
+		if (!q->log) {
+			free(q->slots);
+			q->slots = NULL;
+			return pn_fail(ENOMEM, "queue %u: no memory for the command log", cfg->qid);
+		}
+		q->log_entries = cfg->cmdlog_entries;
+	}
+	pn_queue_set_timeout(q, cfg->timeout_ms);
+	pn_queue_reset_rings(q);
+	return 0;
+}
+
+void pn_queue_fini(struct pn_queue *q)
+{
+	free(q->slots);
+	free(q->log);
+	q->slots = NULL;
+	q->log = NULL;
+	q->nslots = 0;
+	q->dead = true;
+}
+
+void pn_queue_reset_rings(struct pn_queue *q)
+{
+	memset(q->cq, 0, (size_t)q->depth * sizeof(struct pn_cqe));
+	memset(q->sq, 0, (size_t)q->depth * sizeof(struct pn_sqe));
+	q->sq_tail = q->sq_tail_rung = q->sq_head = q->cq_head = 0;
+	q->cq_phase = 1;
+	q->dead = false;
+}
+
+void pn_queue_set_timeout(struct pn_queue *q, uint32_t timeout_ms)
+{
+	q->timeout_tsc = timeout_ms ? pn_ms_to_tsc(timeout_ms) : 0;
+	q->next_timeout_check = 0;
+}
+
+struct pn_request *pn_queue_alloc(struct pn_queue *q)
+{
+	struct pn_request *rq;
+
+	if (q->free_head >= q->nslots || q->dead)
+		return NULL;
+	rq = &q->slots[q->free_head];
+	q->free_head = rq->next_free;
+	rq->state = PN_SLOT_ALLOCATED;
+	rq->no_timeout = 0;
+	q->outstanding++;
+	return rq;
+}
+
+static void slot_free(struct pn_queue *q, struct pn_request *rq)
+{
+	rq->state = PN_SLOT_FREE;
+	rq->cb = NULL;
+	rq->ctx = NULL;
+	rq->next_free = q->free_head;
+	q->free_head = rq->cid;
+	q->outstanding--;
+}
+
+void pn_queue_release(struct pn_queue *q, struct pn_request *rq)
+{
+	if (rq->state == PN_SLOT_ALLOCATED)
+		slot_free(q, rq);
+}
+
+int pn_request_set_data(struct pn_queue *q, struct pn_request *rq, struct pn_sqe *sqe,
+			uint64_t iova, uint64_t len, bool sgl)
+{
+	sqe->flags &= (uint8_t)~PN_PSDT_MASK;
+	if (sgl) {
+		struct pn_sgl_piece piece = {iova, (uint32_t)len};
+		uint64_t dptr[2];
+		long rc;
+
+		if (!len || len > 0xffffffffull)
+			return pn_fail(EINVAL, "SGL: transfer length %llu", (unsigned long long)len);
+		rc = pn_sgl_build(&piece, 1, 0, &rq->list, dptr);
+		if (rc < 0)
+			return (int)rc;
+		sqe->prp1 = dptr[0];
+		sqe->prp2 = dptr[1];
+		sqe->flags |= PN_PSDT_SGL;
+		return 0;
+	}
+	long rc = pn_prp_build(iova, len, q->page_size, &rq->list, &sqe->prp1, &sqe->prp2);
+
+	return rc < 0 ? (int)rc : 0;
+}
+
+static struct pn_cmdlog_entry *log_entry(const struct pn_queue *q, uint64_t seq)
+{
+	struct pn_cmdlog_entry *e;
+
+	if (!q->log_entries || !seq)
+		return NULL;
+	e = &q->log[seq % q->log_entries];
+	return e->seq == seq ? e : NULL;
+}
+
+void pn_queue_submit(struct pn_queue *q, struct pn_request *rq, const struct pn_sqe *sqe,
+		     pn_cpl_fn cb, void *ctx)
+{
+	struct pn_sqe *slot = &q->sq[q->sq_tail];
+	uint64_t now = pn_tsc();
+
+	*slot = *sqe;
+	slot->cid = rq->cid;
+	rq->cb = cb;
+	rq->ctx = ctx;
+	rq->opc = sqe->opc;
+	rq->submit_tsc = now;
+	rq->state = PN_SLOT_BUSY;
+	if (++q->sq_tail == q->depth)
+		q->sq_tail = 0;
+	q->busy++;
+	q->submitted++;
+	if (q->log_entries) {
+		struct pn_cmdlog_entry *e;
+
+		rq->log_seq = ++q->log_seq;
+		e = &q->log[rq->log_seq % q->log_entries];
+		e->sqe = *slot;
+		e->seq = rq->log_seq;
+		e->submit_tsc = now;
+		e->complete_tsc = 0;
+		e->synthesized = 0;
+	}
+}
+
+void pn_queue_ring(struct pn_queue *q)
+{
+	if (q->sq_tail == q->sq_tail_rung)
+		return;
+	write_barrier();
+	*q->sq_doorbell = q->sq_tail;
+	q->sq_tail_rung = q->sq_tail;
+}
+
+static void log_completion(struct pn_queue *q, struct pn_request *rq, const struct pn_cqe *cqe,
+			   uint64_t now, bool synthesized)
+{
+	struct pn_cmdlog_entry *e = log_entry(q, rq->log_seq);
+
+	if (!e)
+		return;
+	e->cqe = *cqe;
+	e->complete_tsc = now ? now : 1;
+	e->synthesized = synthesized;
+}
+
+/* Runs the callback of a completed slot. The slot is freed first so the
+ * callback can reuse it for a new command. */
+static void complete(struct pn_queue *q, struct pn_request *rq, const struct pn_cqe *cqe,
+		     uint64_t now, bool synthesized)
+{
+	pn_cpl_fn cb = rq->cb;
+	void *ctx = rq->ctx;
+
+	log_completion(q, rq, cqe, now, synthesized);
+	q->latest_cid = rq->cid;
+	q->latest_latency_tsc = now - rq->submit_tsc;
+	q->busy--;
+	q->completed++;
+	if (synthesized) {
+		/* keep the slot (and its CID) until the device answers */
+		rq->state = PN_SLOT_TIMED_OUT;
+		rq->cb = NULL;
+		rq->ctx = NULL;
+	} else {
+		slot_free(q, rq);
+	}
+	if (cb)
+		cb(ctx, cqe);
+}
+
+static void synth_cqe(const struct pn_queue *q, const struct pn_request *rq, struct pn_cqe *cqe)
+{
+	memset(cqe, 0xff, sizeof(*cqe));
+	cqe->cid = rq->cid;
+	(void)q;
+}
+
+uint32_t pn_queue_check_timeouts(struct pn_queue *q, uint64_t now)
+{
+	uint32_t count = 0;
+
+	if (!q->timeout_tsc || !q->busy)
+		return 0;
+	for (uint32_t i = 0; i < q->nslots; i++) {
+		struct pn_request *rq = &q->slots[i];
+		struct pn_cqe cqe;
+
+		if (rq->state != PN_SLOT_BUSY || rq->no_timeout ||
+		    now - rq->submit_tsc < q->timeout_tsc)
+			continue;
+		synth_cqe(q, rq, &cqe);
+		q->timeouts++;
+		complete(q, rq, &cqe, now, true);
+		count++;
+	}
+	return count;
+}
+
+uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
+{
+	uint32_t reaped = 0;
+	uint64_t now = 0;
+
+	if (!q->slots)
+		return 0;
+	while (!max || reaped < max) {
+		volatile struct pn_cqe *slot = &q->cq[q->cq_head];
+		struct pn_cqe cqe;
+		struct pn_request *rq;
+
+		if ((slot->status & 1) != q->cq_phase)
+			break;
+		read_barrier();
+		cqe = *(struct pn_cqe *)slot;
+		if (++q->cq_head == q->depth) {
+			q->cq_head = 0;
+			q->cq_phase ^= 1;
+		}
+		q->sq_head = cqe.sqhd;
+		if (!now)
+			now = pn_tsc();
+		if (cqe.cid >= q->nslots) {
+			q->spurious++;
+			continue;
+		}
+		rq = &q->slots[cqe.cid];
+		if (rq->state == PN_SLOT_TIMED_OUT) {
+			/* late answer to a command the driver completed already */
+			log_completion(q, rq, &cqe, now, false);
+			slot_free(q, rq);
+			continue;
+		}
+		if (rq->state != PN_SLOT_BUSY) {
+			q->spurious++;
+			continue;
+		}
+		complete(q, rq, &cqe, now, false);
+		reaped++;
+	}
+	if (now) {
+		*q->cq_doorbell = q->cq_head;
+	}
+	if (q->timeout_tsc && q->busy && (!max || reaped < max)) {
+		if (!now)
+			now = pn_tsc();
+		if (now >= q->next_timeout_check) {
+			/* scanning every slot costs O(depth): do it about once a ms */
+			q->next_timeout_check = now + pn_ms_to_tsc(1);
+			reaped += pn_queue_check_timeouts(q, now);
+		}
+	}
+	return reaped;
+}
+
+uint32_t pn_queue_fail_all(struct pn_queue *q, bool dead)
+{
+	uint32_t count = 0;
+	uint64_t now = pn_tsc();
+
+	/* callbacks must not queue new commands into rings being torn down */
+	q->dead = true;
+	for (uint32_t i = 0; i < q->nslots; i++) {
+		struct pn_request *rq = &q->slots[i];
+		struct pn_cqe cqe;
+
+		if (rq->state == PN_SLOT_TIMED_OUT) {
+			slot_free(q, rq);
+		} else if (rq->state == PN_SLOT_BUSY) {
+			synth_cqe(q, rq, &cqe);
+			complete(q, rq, &cqe, now, true);
+			/* the device will not answer any more: give the slot back */
+			if (rq->state == PN_SLOT_TIMED_OUT)
+				slot_free(q, rq);
+			count++;
+		}
+	}
+	q->dead = dead;
+	return count;
+}
+
+uint32_t pn_queue_cmdlog(const struct pn_queue *q, struct pn_cmdlog_entry *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (uint64_t seq = q->log_seq; seq && n < max; seq--) {
+		const struct pn_cmdlog_entry *e = log_entry(q, seq);
+
+		if (!e)
+			break;
+		out[n++] = *e;
+	}
+	return n;
+}
+
+uint32_t pn_queue_busy(const struct pn_queue *q)
+{
+	return q->busy;
+}
