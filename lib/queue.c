@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "timestamp.h"
+#include "tsc.h"
 
 /* SQE stores must reach memory before the doorbell write that hands them to
  * the device; CQE loads must not be reordered before the phase-tag load. */
@@ -82,7 +82,7 @@ void pn_queue_reset_rings(struct pn_queue *q)
 
 void pn_queue_set_timeout(struct pn_queue *q, uint32_t timeout_ms)
 {
-	q->timeout_tsc = timeout_ms ? pn_ms_to_tsc(timeout_ms) : 0;
+	q->timeout_tsc = timeout_ms ? pn_ns_to_tsc((uint64_t)(timeout_ms) * 1000000u) : 0;
 	q->next_timeout_check = 0;
 }
 
@@ -303,7 +303,7 @@ uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
 			now = pn_tsc();
 		if (now >= q->next_timeout_check) {
 			/* scanning every slot costs O(depth): do it about once a ms */
-			q->next_timeout_check = now + pn_ms_to_tsc(1);
+			q->next_timeout_check = now + pn_ns_to_tsc(1000000u);
 			reaped += pn_queue_check_timeouts(q, now);
 		}
 	}
