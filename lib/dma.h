@@ -47,7 +47,12 @@ static inline uint64_t dma_iova(const struct dma_region *region, const void *add
  * (its first group attached): records the container and the usable IOVA
  * ranges, and maps every region allocated so far. `ranges` holds `count`
  * inclusive [start, end] pairs as reported by VFIO_IOMMU_GET_INFO (count 0:
- * unknown, keep the defaults). Returns 0 or a negative errno. */
+ * unknown, keep the defaults). Regions allocated before keep their IOVA
+ * when it lies in the reported ranges (always the case for the defaults of
+ * iova.h under the 39-bit emulated IOMMU and typical x86 IOMMUs) and are
+ * moved otherwise. All or nothing: on failure no region is mapped and the
+ * container is not recorded. Calling it again with the same fd is a no-op;
+ * another fd while attached gives -EBUSY. Returns 0 or a negative errno. */
 int dma_iommu_attach(int container_fd, const uint64_t (*ranges)[2], int count);
 
 /* Called by the VFIO layer before it closes the container (last device
