@@ -21,5 +21,17 @@ extern PyObject *pn_py_error;
 /* Registration functions, one per class file. Each adds its type(s) to the
  * module and returns 0, or returns -1 with an exception set. */
 int pn_py_register_srand(PyObject *module);
+int pn_py_register_buffer(PyObject *module);
+
+/* nvme.Buffer (py_buffer.c): DMA memory of a Python script. */
+struct dma_region;
+extern PyTypeObject pn_py_buffer_type;
+
+/* Gives the DMA region of Buffer `obj` and its transfer window: commands
+ * transfer `*size` bytes starting at `(*region)->iova + *offset` (the
+ * buffer's offset/size attributes). The region lives as long as `obj`: hold
+ * a reference while the device may use it. Returns 0, or -1 with TypeError
+ * set when `obj` is not a Buffer. */
+int pn_py_buffer_get(PyObject *obj, struct dma_region **region, uint64_t *offset, uint64_t *size);
 
 #endif
