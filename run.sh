@@ -20,6 +20,7 @@ case "$action" in
         exec $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" ;;
     test)
         make check
+        /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/host
         exec $TESTBED run --config tools/testbed/configs/test.toml -- \
             /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 tests/guest "$@" ;;
     shell)
