@@ -314,3 +314,98 @@ def test_many_buffers_allocate_and_free():
         assert len({b.phys_addr for b in bufs}) == 200
         del bufs
         gc.collect()
+
+
+# ---- DMA through the IOMMU: buffers made before and after a device opens ----
+# A minimal admin queue driven by hand over BAR0 (no Controller needed): the
+# controller itself writes the completion and the identify data into Buffers,
+# which proves they are mapped at phys_addr.
+
+needs_pcie = pytest.mark.skipif(not hasattr(d, "Pcie"), reason="nvme.Pcie not built yet")
+
+CC, CSTS, AQA, ASQ, ACQ = 0x14, 0x1c, 0x24, 0x28, 0x30
+
+
+def _wait_ready(pcie, ready, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while (pcie.mem_dword_read(CSTS) & 1) != ready:
+        assert time.monotonic() < deadline, f"CSTS.RDY did not become {ready}"
+        time.sleep(0.001)
+
+
+def _write_qword(pcie, offset, value):
+    pcie.mem_dword_write(offset, value & 0xffffffff)
+    pcie.mem_dword_write(offset + 4, value >> 32)
+
+
+def _identify(pcie, sq, cq, ident, cid, slot, phase):
+    """Identify Controller through admin queue slot `slot`; returns the CQE."""
+    import time
+    sqe = bytearray(64)
+    sqe[0] = 0x06                                        # Identify
+    sqe[2:4] = cid.to_bytes(2, "little")
+    sqe[24:32] = (ident.phys_addr + ident.offset).to_bytes(8, "little")  # PRP1
+    sqe[40:44] = (1).to_bytes(4, "little")              # CNS 1: controller
+    sq[slot * 64:(slot + 1) * 64] = sqe
+    dstrd = (pcie.mem_dword_read(0x4) >> 0) & 0xf        # CAP.DSTRD is bits 35:32
+    pcie.mem_dword_write(0x1000, slot + 1)               # SQ0 tail doorbell
+    deadline = time.monotonic() + 10
+    while (cq.data(slot * 16 + 15, slot * 16 + 14) & 1) != phase:
+        assert time.monotonic() < deadline, "no completion: the CQ buffer was not written by DMA"
+        time.sleep(0.001)
+    pcie.mem_dword_write(0x1000 + (4 << dstrd), slot + 1)  # CQ0 head doorbell
+    return cq[slot * 16:(slot + 1) * 16]
+
+
+@needs_pcie
+def test_open_maps_existing_buffers_and_dma_works(pciaddr):
+    sq, cq = d.Buffer(4096, "asq"), d.Buffer(4096, "acq")
+    ident = d.Buffer(4096, "identify", pvalue=0x5a5a5a5a, ptype=32)
+    before = {b.name: b.phys_addr for b in (sq, cq, ident)}
+    assert not any(b._iommu_mapped for b in (sq, cq, ident))
+
+    pcie = d.Pcie(pciaddr)
+    try:
+        # Buffers made before the device opened are mapped now, at the same IOVA.
+        assert all(b._iommu_mapped for b in (sq, cq, ident))
+        assert {b.name: b.phys_addr for b in (sq, cq, ident)} == before
+        late = d.Buffer(8192, "late", pvalue=1, ptype=0)
+        assert late._iommu_mapped                           # mapped at allocation
+
+        pcie.mem_dword_write(CC, 0)
+        _wait_ready(pcie, 0)
+        pcie.mem_dword_write(AQA, (15 << 16) | 15)
+        _write_qword(pcie, ASQ, sq.phys_addr)
+        _write_qword(pcie, ACQ, cq.phys_addr)
+        pcie.mem_dword_write(CC, (4 << 20) | (6 << 16) | 1)  # IOCQES 16 B, IOSQES 64 B, EN
+        _wait_ready(pcie, 1)
+
+        cqe = _identify(pcie, sq, cq, ident, cid=0x1234, slot=0, phase=1)
+        status = int.from_bytes(cqe[14:16], "little") >> 1
+        assert status == 0, f"identify failed: status {status:#x}"
+        assert cqe[12:14] == b"\x34\x12"                    # our command id came back
+        assert ident[0:4] != b"\x5a\x5a\x5a\x5a"            # the device overwrote the pattern
+        assert ident.data(23, 4, str) != ""                 # serial number
+        assert ident.data(63, 24, str) != ""                # model number
+
+        # The buffer allocated after open, through a window offset (PRP1 = phys_addr + offset).
+        late.offset = 4096
+        cqe = _identify(pcie, sq, cq, late, cid=0x77, slot=1, phase=1)
+        assert int.from_bytes(cqe[14:16], "little") >> 1 == 0
+        assert late[0:4096] == b"\xff" * 4096               # before the window: untouched
+        assert late[4096:8192] == ident[0:4096]             # the same identify data
+
+        pcie.mem_dword_write(CC, 0)
+        _wait_ready(pcie, 0)
+    finally:
+        pcie.close()
+    # Closing the last device drops the mappings; the buffers stay usable.
+    assert not any(b._iommu_mapped for b in (sq, cq, ident, late))
+    assert ident.phys_addr == before["identify"]
+    # Opening again maps them again.
+    pcie = d.Pcie(pciaddr)
+    try:
+        assert all(b._iommu_mapped for b in (sq, cq, ident, late))
+    finally:
+        pcie.close()
