@@ -326,3 +326,17 @@ def test_check_passes_on_a_ready_system(fake):
     assert proc.returncode == 0, proc.stdout
     assert "FAIL" not in proc.stdout and proc.stdout.rstrip().endswith("ready")
     assert f"ok    {BDF} bound to vfio-pci" in proc.stdout
+
+
+def test_unbind_refuses_while_a_process_holds_the_vfio_group(fake):
+    fake.nvme(driver="vfio-pci")
+    fake.put(f"sys/bus/pci/devices/{BDF}/driver_override", "vfio-pci\n")
+    fake.put("proc/4242/comm", "python3\n")
+    os.makedirs(fake.path("proc/4242/fd"))
+    os.symlink("/dev/vfio/7", fake.path("proc/4242/fd/9"))
+    rc, out, err = run(fake, "unbind", BDF, kernel=True)
+    assert rc == 1
+    assert "/dev/vfio/7 is open by process 4242 (python3)" in err
+    assert fake.get(f"sys/bus/pci/devices/{BDF}/driver_override") == "vfio-pci\n"
+    assert fake.get("sys/bus/pci/drivers/vfio-pci/unbind") == ""
+    assert driver(fake) == "vfio-pci"
