@@ -1,10 +1,17 @@
 #include "rand.h"
 
 static uint64_t process_seed = 1;
+static uint64_t seed_generation;
 
 void pn_rand_seed(uint64_t seed)
 {
 	process_seed = seed;
+	seed_generation++;
+}
+
+uint64_t pn_rand_generation(void)
+{
+	return seed_generation;
 }
 
 uint64_t pn_rand_get_seed(void)

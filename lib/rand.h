@@ -17,6 +17,11 @@ struct pn_rand {
 /* Sets the process-wide seed used by pn_rand_init_stream(). */
 void pn_rand_seed(uint64_t seed);
 
+/* How many times pn_rand_seed() was called: users that derive their own
+ * streams (random buffers) restart their numbering when it changes, so
+ * seeding again with the same value replays the same data. */
+uint64_t pn_rand_generation(void);
+
 /* The current process-wide seed. */
 uint64_t pn_rand_get_seed(void);
 

@@ -448,3 +448,10 @@ def test_hugepage_buffer_when_available():
     finally:
         with open(path, "w") as f:
             f.write(str(saved))
+
+def test_pattern_random_restarts_when_seeded_again_with_the_same_value():
+    d.srand(777)
+    a = bytes(d.Buffer(4096, pvalue=100, ptype=0xbeef))
+    d.srand(777)
+    b = bytes(d.Buffer(4096, pvalue=100, ptype=0xbeef))
+    assert a == b

@@ -27,9 +27,9 @@ typedef struct {
 } BufferObject;
 
 /* Random buffers draw from generator stream "n-th random buffer since the
- * seed last changed", so a script that sets srand(seed) and then makes the
- * same buffers gets the same data. */
-static uint64_t random_buffer_seed;
+ * last srand()", so a script that sets srand(seed) and then makes the same
+ * buffers gets the same data, also when it seeds again with the same value. */
+static uint64_t random_buffer_generation;
 static uint64_t random_buffer_count;
 
 static uint8_t *buffer_bytes(BufferObject *self)
@@ -113,8 +113,8 @@ static PyObject *buffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
 	if (rc)
 		return pn_py_raise(PyExc_ValueError, rc, "Buffer ptype/pvalue");
 	if (ptype == PATTERN_RANDOM) {
-		if (pn_rand_get_seed() != random_buffer_seed) {
-			random_buffer_seed = pn_rand_get_seed();
+		if (pn_rand_generation() != random_buffer_generation) {
+			random_buffer_generation = pn_rand_generation();
 			random_buffer_count = 0;
 		}
 		pn_rand_init_stream(&rng, 0xb0ff000000000000ULL + random_buffer_count++);
