@@ -31,13 +31,29 @@ struct vfio_pci {
 	uint64_t config_size;
 	struct vfio_pci_bar bar[VFIO_PCI_BARS];
 	int irq_count[8];     /* number of vectors per VFIO_PCI_*_IRQ_INDEX */
+	uint32_t device_flags; /* VFIO_DEVICE_FLAGS_* */
+	int msix_enabled;     /* vectors currently enabled through VFIO (0: none) */
+	int intx_enabled;
+	/* Incremented by every reset this layer performs (FLR, hot reset, and a
+	 * D3hot->D0 transition that resets the function): users of the device
+	 * (the controller) compare it to know their state is gone. */
+	uint32_t reset_count;
+	/* How the last reset was done, with why a preferred way was not used:
+	 * for logs and test reports. */
+	char last_reset[320];
 };
+
+/* Checks and canonicalises a BDF: "bb:dd.f" or "dddd:bb:dd.f" (hex; device
+ * <= 0x1f, function <= 7) becomes "dddd:bb:dd.f" in `out`. Returns 0, or
+ * -EINVAL with pn_last_error() naming the text. */
+int vfio_pci_parse_bdf(const char *text, char out[16]);
 
 /* Opens the function `bdf` ("bb:dd.f" or "dddd:bb:dd.f"), attaches its IOMMU
  * group to the process container, enables memory decoding and bus mastering.
  * Refuses clearly (pn_last_error()) when the BDF is malformed or absent, not
  * bound to vfio-pci, has no IOMMU group, or the group is not viable (another
- * device of the group is bound to a host driver). Returns 0 or -errno. */
+ * device of the group is bound to a host driver), or already open in this
+ * process (-EBUSY: share the object instead). Returns 0 or -errno. */
 int vfio_pci_open(const char *bdf, struct vfio_pci **out);
 
 /* Releases the function (its BAR mappings, IRQs, device and group fds). */
@@ -49,20 +65,57 @@ int vfio_pci_cfg_read(struct vfio_pci *dev, uint32_t offset, void *buf, size_t l
 int vfio_pci_cfg_write(struct vfio_pci *dev, uint32_t offset, const void *buf, size_t len);
 
 /* Maps BAR `index` (if not yet) and returns its address and size. Returns 0
- * or -errno (-ENODEV: no such BAR or not memory-mappable). */
+ * or -errno (-ENODEV: no such BAR or not memory-mappable).
+ * Beware: while memory decoding is off or the function is in D3hot the
+ * kernel revokes the mapping and touching it raises SIGBUS; code that cannot
+ * know the state (a Python script's register access) uses vfio_pci_bar_read/
+ * vfio_pci_bar_write instead. */
 int vfio_pci_bar_map(struct vfio_pci *dev, int index, volatile void **addr, uint64_t *size);
+
+/* Reads/writes `len` bytes (1, 2, 4 or 8, naturally aligned) of BAR `index`
+ * at `offset` through the VFIO region (a system call, never a fault: -EIO
+ * when the function does not decode memory). Returns 0 or -errno (-EINVAL:
+ * outside the BAR, -ENODEV: no such BAR). */
+int vfio_pci_bar_read(struct vfio_pci *dev, int index, uint64_t offset, void *buf, size_t len);
+int vfio_pci_bar_write(struct vfio_pci *dev, int index, uint64_t offset, const void *buf, size_t len);
+
+/* Sets Memory Space Enable and Bus Master Enable in the command register
+ * (done by open and after every reset). Returns 0 or -errno. */
+int vfio_pci_enable(struct vfio_pci *dev);
+
+/* PCI power management D-state (PMCSR bits 1:0): 0 = D0 .. 3 = D3hot.
+ * get returns the state (>= 0) or -errno; set returns 0 or -errno (-ENOTSUP:
+ * no PM capability or D1/D2 not supported). Returning to D0 restores memory
+ * decoding and bus mastering. */
+int vfio_pci_power_state_get(struct vfio_pci *dev);
+int vfio_pci_power_state_set(struct vfio_pci *dev, int state);
+
+/* ASPM Control of the PCIe Link Control register (bits 1:0: 0 off, 1 L0s,
+ * 2 L1, 3 both). VFIO does not pass Link Control writes to the device, so set
+ * writes it through the function's sysfs config file (needs root) when the
+ * VFIO write does not take. get returns the value or -errno; set returns 0 or
+ * -errno (-ENOTSUP: no PCIe capability, -EIO: the device did not keep it). */
+int vfio_pci_aspm_get(struct vfio_pci *dev);
+int vfio_pci_aspm_set(struct vfio_pci *dev, int aspm);
 
 /* Offset of capability `cap_id` in config space; `extended` selects the
  * PCIe extended capability list (offset >= 0x100). Returns the offset, or
  * -ENOENT when absent. */
 int vfio_pci_cap_offset(struct vfio_pci *dev, int cap_id, bool extended);
 
-/* Function level reset (VFIO_DEVICE_RESET or the PCIe FLR bit), restoring
- * bus mastering afterwards. Returns 0 or -errno. */
+/* Function level reset (VFIO_DEVICE_RESET, which the kernel performs as an
+ * FLR when the function supports it), restoring memory decoding and bus
+ * mastering afterwards. Returns 0 or -errno (-ENOTSUP: no FLR capability). */
 int vfio_pci_flr(struct vfio_pci *dev);
 
-/* Secondary bus reset through the upstream bridge (VFIO_DEVICE_PCI_HOT_RESET
- * when the kernel allows it). Returns 0 or -errno. */
+/* Secondary bus reset through the upstream bridge: VFIO_DEVICE_PCI_HOT_RESET
+ * (the kernel saves and restores config state; its ENOTTY after resetting,
+ * when the bridge never reports link active, counts as done if the function
+ * answers afterwards); when the kernel refuses and
+ * the function is alone below its bridge, toggles the bridge's Secondary Bus
+ * Reset bit through sysfs (needs root) and lets VFIO restore the BARs.
+ * Restores memory decoding and bus mastering. Interrupt setup is lost: users
+ * enable MSI-X/INTx again. Returns 0 or -errno. */
 int vfio_pci_hot_reset(struct vfio_pci *dev);
 
 /* Enables `count` MSI-X vectors (count 0: disables), each signalling the
@@ -71,5 +124,9 @@ int vfio_pci_msix_enable(struct vfio_pci *dev, int count, const int *eventfds);
 
 /* Enables INTx signalling `eventfd` (-1 disables). Returns 0 or -errno. */
 int vfio_pci_intx_enable(struct vfio_pci *dev, int eventfd);
+
+/* VFIO masks INTx when it fires; this unmasks it after the interrupt has
+ * been handled. Returns 0 or -errno. */
+int vfio_pci_intx_unmask(struct vfio_pci *dev);
 
 #endif

@@ -37,6 +37,7 @@ PyObject *pn_py_raise(PyObject *type, int neg_errno, const char *what)
 static int (*const registrations[])(PyObject *) = {
 	pn_py_register_srand,
 	pn_py_register_buffer,
+	pn_py_register_pcie,
 };
 
 static struct PyModuleDef nvme_module = {

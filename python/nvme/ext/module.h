@@ -34,4 +34,21 @@ extern PyTypeObject pn_py_buffer_type;
  * set when `obj` is not a Buffer. */
 int pn_py_buffer_get(PyObject *obj, struct dma_region **region, uint64_t *offset, uint64_t *size);
 
+int pn_py_register_pcie(PyObject *module);
+
+/* nvme.Pcie, for the classes that take one (Controller). */
+struct vfio_pci;
+extern PyTypeObject pn_py_pcie_type;
+
+/* The device of a Pcie object, for a short use under the GIL. Returns NULL
+ * with TypeError when `obj` is not a Pcie, ValueError when it is closed. */
+struct vfio_pci *pn_py_pcie_device(PyObject *obj);
+
+/* Like pn_py_pcie_device(), and keeps the device open (and `obj` alive)
+ * until pn_py_pcie_release(): a Controller holds its Pcie this way, so a
+ * script's pcie.close() refuses further Python use of the Pcie but the
+ * device stays open until the Controller releases it. Both need the GIL. */
+struct vfio_pci *pn_py_pcie_hold(PyObject *obj);
+void pn_py_pcie_release(PyObject *obj);
+
 #endif
