@@ -5,7 +5,7 @@
 cd "$(dirname "$0")/.." || exit 2
 out=build/main
 mkdir -p "$out"
-/usr/bin/python3 -m pytest -p no:cacheprovider -rfEX --junitxml="$out/results.xml" scripts "$@"
+/usr/bin/python3 -m pytest -p no:cacheprovider -rfEXP --junitxml="$out/results.xml" scripts "$@"
 rc=$?
 [ -f "$out/results.xml" ] && /usr/bin/python3 tools/report.py "$out/results.xml" \
     --html "$out/report.html" --title "pynvme main job: shipped scripts on the device"
