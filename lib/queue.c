@@ -40,7 +40,8 @@ int pn_queue_init(struct pn_queue *q, const struct pn_queue_config *cfg)
 
 		rq->cid = (uint16_t)i;
 		rq->next_free = i + 1;
-		if (cfg->list_vaddr && cfg->list_bytes_per_slot) {
+		if (cfg->list_vaddr && cfg->list_bytes_per_slot &&
+		    (!cfg->list_slots || i < cfg->list_slots)) {
 			rq->list.vaddr = (char *)cfg->list_vaddr + (size_t)i * cfg->list_bytes_per_slot;
 			rq->list.iova = cfg->list_iova + (uint64_t)i * cfg->list_bytes_per_slot;
 			rq->list.bytes = cfg->list_bytes_per_slot;

@@ -80,6 +80,7 @@ struct pn_queue_config {
 	void *list_vaddr;
 	uint64_t list_iova;
 	size_t list_bytes_per_slot;
+	uint32_t list_slots;       /* slots that get list memory, 0: all */
 	uint32_t page_size;        /* memory page size (CC.MPS) */
 	uint32_t cmdlog_entries;   /* command log size, 0: no log */
 	uint32_t timeout_ms;       /* per-command timeout, 0: none */
