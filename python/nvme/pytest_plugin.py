@@ -68,7 +68,11 @@ def pcie(pciaddr):
 
 @pytest.fixture(scope="function")
 def nvme0(pcie):
-    yield d.Controller(pcie)
+    ctrl = d.Controller(pcie)
+    yield ctrl
+    # close explicitly: a failed test's traceback keeps the object alive,
+    # and the Pcie must be free for the next test
+    ctrl.close()
 
 
 @pytest.fixture(scope="function")

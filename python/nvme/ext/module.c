@@ -38,6 +38,8 @@ static int (*const registrations[])(PyObject *) = {
 	pn_py_register_srand,
 	pn_py_register_buffer,
 	pn_py_register_pcie,
+	pn_py_register_controller,
+	pn_py_register_qpair,
 };
 
 static struct PyModuleDef nvme_module = {

@@ -22,6 +22,8 @@ extern PyObject *pn_py_error;
  * module and returns 0, or returns -1 with an exception set. */
 int pn_py_register_srand(PyObject *module);
 int pn_py_register_buffer(PyObject *module);
+int pn_py_register_controller(PyObject *module);
+int pn_py_register_qpair(PyObject *module);
 
 /* nvme.Buffer (py_buffer.c): DMA memory of a Python script. */
 struct dma_region;
@@ -50,5 +52,75 @@ struct vfio_pci *pn_py_pcie_device(PyObject *obj);
  * device stays open until the Controller releases it. Both need the GIL. */
 struct vfio_pci *pn_py_pcie_hold(PyObject *obj);
 void pn_py_pcie_release(PyObject *obj);
+
+/* ---- Commands from Python (py_command.c), for Controller, Qpair and
+ * Namespace. ------------------------------------------------------------ */
+struct pn_ctrl;
+struct pn_qpair;
+struct pn_sqe;
+struct pn_py_cmd;
+
+/* The Python side of one queue (embedded in Controller for the admin queue
+ * and in Qpair): commands completed by the C core wait in `done` until
+ * waitdone() reaps them, under the GIL, emitting warnings and running the
+ * Python callbacks there. The C completion callback only links a record, so
+ * the C core never needs the GIL. */
+struct pn_py_queue {
+	struct pn_ctrl *ctrl;          /* NULL once closed */
+	struct pn_qpair *qp;           /* NULL: the admin queue */
+	struct pn_py_cmd *done_head, *done_tail;
+	long pending;                  /* submitted from Python, not reaped yet */
+	int in_callback;
+	uint16_t latest_cid;
+	uint64_t latest_latency_us;
+	char name[48];                 /* "nvme0 0000:01:00.0" style, for messages */
+};
+
+/* Submits `sqe` on `pq` with a Python callback `cb` (None/NULL: none) and
+ * data buffer `buf` (an nvme.Buffer, or None/NULL). `len` is the transfer
+ * length in bytes, UINT64_MAX for the buffer's whole window (offset/size);
+ * a longer transfer than the window raises ValueError. `flags`: PN_CMD_*
+ * of controller.h. The buffer and callback are kept alive until reaped.
+ * When the queue is full, completions are processed (kept for waitdone)
+ * until a slot frees. Returns 0, or -1 with an exception set. */
+int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject *buf, uint64_t len,
+		     PyObject *cb, unsigned flags);
+
+/* The waitdone(expected) of Controller and Qpair: reaps `expected`
+ * completions of commands submitted through pn_py_cmd_submit() and returns
+ * dword0 of the last as an int (new reference), or NULL with an exception
+ * (bad expected, waitdone inside a callback, Ctrl-C, exception from a
+ * callback or a warning filter). */
+PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected);
+
+/* Forgets every completed-but-unreaped record of `pq` (after its queue was
+ * torn down), dropping their references; returns how many. Needs the GIL. */
+long pn_py_queue_discard(struct pn_py_queue *pq);
+
+/* Emits the UserWarning "ERROR status: SCT/SC ..." for a CQE status word.
+ * Returns 0, or -1 when the warning was turned into an exception. */
+int pn_py_warn_status(uint16_t status, uint8_t opc, const char *what);
+
+/* Controller and Qpair, for Namespace / IOWorker. Each returns NULL with
+ * TypeError (wrong type) or ValueError (closed / deleted) set. */
+extern PyTypeObject pn_py_controller_type;
+extern PyTypeObject pn_py_qpair_type;
+struct pn_ctrl *pn_py_controller_ctrl(PyObject *obj);
+struct pn_py_queue *pn_py_controller_queue(PyObject *obj);
+struct pn_qpair *pn_py_qpair_get(PyObject *obj);
+struct pn_py_queue *pn_py_qpair_queue(PyObject *obj);
+
+/* Registers a Qpair with its Controller so Controller.close() can
+ * invalidate it. Returns 0 or -1 with an exception. */
+int pn_py_controller_add_qpair(PyObject *ctrl, PyObject *qpair);
+
+/* The command log of a C queue as a list of dicts, most recent first, at
+ * most `count` (0: all kept). New reference or NULL. */
+struct pn_queue;
+PyObject *pn_py_cmdlog_list(struct pn_queue *q, unsigned long long count);
+
+/* Called by Controller.close(): deletes the qpair's C side (the Python
+ * object stays, refusing further use). */
+void pn_py_qpair_invalidate(PyObject *qpair);
 
 #endif

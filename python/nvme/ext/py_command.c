@@ -1,0 +1,377 @@
+/* Commands submitted from Python and reaped by waitdone() (see module.h,
+ * struct pn_py_queue). Shared by Controller (admin queue), Qpair and
+ * Namespace. */
+#include "module.h"
+
+#include <errno.h>
+#include <sched.h>
+
+#include "controller.h"
+#include "dma.h"
+#include "error.h"
+#include "tsc.h"
+
+struct pn_py_cmd {
+	struct pn_py_cmd *next;
+	struct pn_py_queue *pq;
+	PyObject *cb;          /* owned, or NULL */
+	PyObject *buf;         /* owned, or NULL: kept alive while the device may use it */
+	struct pn_cqe cqe;
+	uint64_t latency_tsc;
+	uint8_t opc;
+	uint8_t arity;         /* 1: cb(cpl), 2: cb(cdw0, status1) */
+	uint8_t is_aer;
+};
+
+#define SLICE_NS 10000000ull   /* back to the interpreter (Ctrl-C) every 10 ms */
+
+static struct pn_queue *c_queue(struct pn_py_queue *pq)
+{
+	return pq->qp ? &pq->qp->q : &pq->ctrl->adminq;
+}
+
+/* C completion callback: runs in the C core without the GIL (for the admin
+ * queue under the admin lock), so it only records. */
+static void py_cmd_done(void *ctx, const struct pn_cqe *cqe)
+{
+	struct pn_py_cmd *cmd = ctx;
+	struct pn_py_queue *pq = cmd->pq;
+
+	cmd->cqe = *cqe;
+	cmd->latency_tsc = c_queue(pq)->latest_latency_tsc;
+	cmd->next = NULL;
+	if (pq->done_tail)
+		pq->done_tail->next = cmd;
+	else
+		pq->done_head = cmd;
+	pq->done_tail = cmd;
+}
+
+static void lock_q(struct pn_py_queue *pq)
+{
+	if (!pq->qp && pq->ctrl)
+		pthread_mutex_lock(&pq->ctrl->admin_lock);
+}
+
+static void unlock_q(struct pn_py_queue *pq)
+{
+	if (!pq->qp && pq->ctrl)
+		pthread_mutex_unlock(&pq->ctrl->admin_lock);
+}
+
+static struct pn_py_cmd *pop_done(struct pn_py_queue *pq)
+{
+	struct pn_py_cmd *cmd;
+
+	lock_q(pq);
+	cmd = pq->done_head;
+	if (cmd) {
+		pq->done_head = cmd->next;
+		if (!pq->done_head)
+			pq->done_tail = NULL;
+	}
+	unlock_q(pq);
+	return cmd;
+}
+
+static int has_done(struct pn_py_queue *pq)
+{
+	int has;
+
+	lock_q(pq);
+	has = pq->done_head != NULL;
+	unlock_q(pq);
+	return has;
+}
+
+static void cmd_free(struct pn_py_cmd *cmd)
+{
+	Py_XDECREF(cmd->cb);
+	Py_XDECREF(cmd->buf);
+	PyMem_RawFree(cmd);
+}
+
+/* The arity of a callback: 2 for cb(cdw0, status1), else 1 for cb(cpl). */
+static int callback_arity(PyObject *cb)
+{
+	PyObject *func = cb, *code, *argc;
+	long n = 1, bound = 0;
+
+	if (PyMethod_Check(cb)) {
+		func = PyMethod_GET_FUNCTION(cb);
+		bound = 1;
+	}
+	code = PyObject_GetAttrString(func, "__code__");
+	if (!code) {
+		/* a callable object: look at its __call__ */
+		PyErr_Clear();
+		PyObject *call = PyObject_GetAttrString(cb, "__call__");
+
+		if (call && PyMethod_Check(call)) {
+			code = PyObject_GetAttrString(PyMethod_GET_FUNCTION(call), "__code__");
+			bound = 1;
+		}
+		Py_XDECREF(call);
+		if (!code) {
+			PyErr_Clear();
+			return 1;
+		}
+	}
+	argc = PyObject_GetAttrString(code, "co_argcount");
+	if (argc && PyLong_Check(argc))
+		n = PyLong_AsLong(argc) - bound;
+	Py_XDECREF(argc);
+	Py_DECREF(code);
+	PyErr_Clear();
+	return n >= 2 ? 2 : 1;
+}
+
+int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject *buf, uint64_t len,
+		     PyObject *cb, unsigned flags)
+{
+	struct pn_py_cmd *cmd;
+	uint64_t iova = 0, xfer = 0;
+	int rc;
+
+	if (!pq->ctrl) {
+		PyErr_Format(PyExc_ValueError, "%s is closed", pq->name);
+		return -1;
+	}
+	if (cb == Py_None)
+		cb = NULL;
+	if (buf == Py_None)
+		buf = NULL;
+	if (cb && !PyCallable_Check(cb)) {
+		PyErr_Format(PyExc_TypeError, "cb must be callable or None, not %.100s",
+			     Py_TYPE(cb)->tp_name);
+		return -1;
+	}
+	if (buf) {
+		struct dma_region *region;
+		uint64_t offset, size;
+
+		if (pn_py_buffer_get(buf, &region, &offset, &size) < 0) {
+			PyErr_Clear();
+			PyErr_Format(PyExc_TypeError, "buf must be an nvme.Buffer or None, not %.100s",
+				     Py_TYPE(buf)->tp_name);
+			return -1;
+		}
+		xfer = len == UINT64_MAX ? size : len;
+		if (xfer > size) {
+			PyErr_Format(PyExc_ValueError,
+				     "buf: the command transfers %llu bytes but the buffer window holds %llu",
+				     (unsigned long long)xfer, (unsigned long long)size);
+			return -1;
+		}
+		iova = region->iova + offset;
+	} else if (len != UINT64_MAX && len) {
+		PyErr_SetString(PyExc_ValueError, "buf: this command needs a data buffer");
+		return -1;
+	}
+	cmd = PyMem_RawCalloc(1, sizeof(*cmd));
+	if (!cmd) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	cmd->pq = pq;
+	cmd->opc = sqe->opc;
+	cmd->is_aer = !pq->qp && sqe->opc == nvme_admin_async_event;
+	if (cb) {
+		cmd->arity = (uint8_t)callback_arity(cb);
+		Py_INCREF(cb);
+		cmd->cb = cb;
+	}
+	if (buf) {
+		Py_INCREF(buf);
+		cmd->buf = buf;
+	}
+	if (cmd->is_aer)
+		flags |= PN_CMD_NO_TIMEOUT;
+	for (int tries = 0;; tries++) {
+		if (pq->qp)
+			rc = pn_qpair_submit(pq->qp, sqe, iova, xfer, flags, py_cmd_done, cmd, true);
+		else
+			rc = pn_ctrl_admin_submit(pq->ctrl, sqe, iova, xfer, flags, py_cmd_done, cmd);
+		if (rc != -EBUSY)
+			break;
+		/* full: reap completions (kept for waitdone) until a slot frees */
+		pn_clear_error();
+		if ((tries & 1023) == 1023 && PyErr_CheckSignals() < 0) {
+			cmd_free(cmd);
+			return -1;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		if (pq->qp)
+			pn_qpair_process(pq->qp, 0);
+		else
+			pn_ctrl_admin_process(pq->ctrl, 0);
+		sched_yield();
+		Py_END_ALLOW_THREADS
+	}
+	if (rc < 0) {
+		cmd_free(cmd);
+		pn_py_raise(rc == -EINVAL || rc == -E2BIG ? PyExc_ValueError : pn_py_error, rc, pq->name);
+		return -1;
+	}
+	pq->pending++;
+	return 0;
+}
+
+int pn_py_warn_status(uint16_t status, uint8_t opc, const char *what)
+{
+	char st[8];
+
+	if (status == PN_STATUS_SYNTH)
+		return PyErr_WarnFormat(PyExc_UserWarning, 1,
+					"ERROR status: 07/ff: %s: command (opcode 0x%02x) got no completion "
+					"(timeout or device failure); the driver completed it with all ones",
+					what, opc);
+	return PyErr_WarnFormat(PyExc_UserWarning, 1, "ERROR status: %s: %s: opcode 0x%02x",
+				pn_status_text(status, st), what, opc);
+}
+
+/* Reaps one record: latest facts, warnings, the callback. */
+static int reap(struct pn_py_queue *pq, struct pn_py_cmd *cmd)
+{
+	const struct pn_cqe *cqe = &cmd->cqe;
+	PyObject *res = NULL;
+	int rc = 0;
+
+	pq->pending--;
+	pq->latest_cid = cqe->cid;
+	pq->latest_latency_us = pn_tsc_to_ns(cmd->latency_tsc) / 1000;
+	if (pn_status_is_error(cqe->status)) {
+		rc = pn_py_warn_status(cqe->status, cmd->opc, pq->name);
+	} else if (cmd->is_aer) {
+		rc = PyErr_WarnFormat(PyExc_UserWarning, 1, "AER triggered, dword0: 0x%x", cqe->dw0);
+	}
+	if (rc == 0 && cmd->cb) {
+		pq->in_callback++;
+		if (cmd->arity == 2)
+			res = PyObject_CallFunction(cmd->cb, "kk", (unsigned long)cqe->dw0,
+						    (unsigned long)cqe->status);
+		else {
+			const uint32_t *dw = (const uint32_t *)cqe;
+
+			res = PyObject_CallFunction(cmd->cb, "([kkkk])", (unsigned long)dw[0],
+						    (unsigned long)dw[1], (unsigned long)dw[2],
+						    (unsigned long)dw[3]);
+		}
+		pq->in_callback--;
+		if (!res)
+			rc = -1;
+		Py_XDECREF(res);
+	}
+	cmd_free(cmd);
+	return rc;
+}
+
+static int warn_aer_events(struct pn_py_queue *pq)
+{
+	uint32_t dw0;
+
+	if (pq->qp || !pq->ctrl)
+		return 0;
+	while (pn_ctrl_aer_pop(pq->ctrl, &dw0))
+		if (PyErr_WarnFormat(PyExc_UserWarning, 1, "AER triggered, dword0: 0x%x", dw0) < 0)
+			return -1;
+	return 0;
+}
+
+/* Polls for completions for up to one slice with the GIL released. */
+static void wait_slice(struct pn_py_queue *pq, uint32_t want)
+{
+	uint64_t start = pn_monotonic_ns();
+	uint64_t last_health = start;
+	unsigned idle = 0;
+	int vector = -1;
+
+	if (pq->qp) {
+		if (pq->qp->ien)
+			vector = pq->qp->iv;
+	} else {
+		vector = 0;
+	}
+	for (;;) {
+		uint32_t n = pq->qp ? pn_qpair_process(pq->qp, want) : pn_ctrl_admin_process(pq->ctrl, want);
+		uint64_t now;
+
+		if (n && has_done(pq))
+			return;
+		if (!n && has_done(pq))
+			return;
+		now = pn_monotonic_ns();
+		if (now - start > SLICE_NS)
+			return;
+		if (pq->qp && now - last_health > 50000000ull) {
+			/* IO waits also notice a device that failed or vanished */
+			last_health = now;
+			pn_ctrl_check_health(pq->ctrl);
+			pn_clear_error();
+		}
+		if (++idle < 200) {
+			sched_yield();
+			continue;
+		}
+		/* the interrupt wakes us early; completions are still polled */
+		if (vector < 0 || pn_ctrl_irq_wait(pq->ctrl, (unsigned)vector, 1000) < 0) {
+			struct timespec ts = {0, 100000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
+{
+	uint32_t dw0 = 0;
+	long reaped = 0;
+
+	if (!pq->ctrl)
+		return PyErr_Format(PyExc_ValueError, "%s is closed", pq->name);
+	if (pq->in_callback)
+		return PyErr_Format(PyExc_RuntimeError,
+				    "waitdone() called inside a completion callback of %s", pq->name);
+	if (expected < 1)
+		return PyErr_Format(PyExc_ValueError, "expected must be >= 1, got %ld", expected);
+	if (expected > pq->pending)
+		return PyErr_Format(PyExc_ValueError,
+				    "expected=%ld but only %ld commands are outstanding on %s",
+				    expected, pq->pending, pq->name);
+	while (reaped < expected) {
+		struct pn_py_cmd *cmd = pop_done(pq);
+
+		if (cmd) {
+			dw0 = cmd->cqe.dw0;
+			reaped++;
+			if (reap(pq, cmd) < 0)
+				return NULL;
+			continue;
+		}
+		if (warn_aer_events(pq) < 0)
+			return NULL;
+		Py_BEGIN_ALLOW_THREADS
+		wait_slice(pq, (uint32_t)(expected - reaped));
+		Py_END_ALLOW_THREADS
+		if (PyErr_CheckSignals() < 0)
+			return NULL;
+		if (!pq->ctrl)
+			return PyErr_Format(PyExc_ValueError, "%s was closed while waiting", pq->name);
+	}
+	if (warn_aer_events(pq) < 0)
+		return NULL;
+	return PyLong_FromUnsignedLong(dw0);
+}
+
+long pn_py_queue_discard(struct pn_py_queue *pq)
+{
+	struct pn_py_cmd *cmd;
+	long n = 0;
+
+	while ((cmd = pop_done(pq))) {
+		cmd_free(cmd);
+		pq->pending--;
+		n++;
+	}
+	return n;
+}
