@@ -1,0 +1,82 @@
+"""Resets with commands in flight: nothing hangs, queues come back."""
+import warnings
+
+import pytest
+
+import nvme as d
+
+FLUSH = 0x00
+
+
+def test_reset_keeps_qpairs_usable(nvme0):
+    q = d.Qpair(nvme0, 16)
+    q.send_cmd(FLUSH).waitdone()
+    nvme0.reset()
+    assert nvme0[0x14] & 1 and nvme0[0x1c] & 1
+    for i in range(20):
+        q.send_cmd(FLUSH)
+    q.waitdone(20)
+    assert q.sqid == 1
+    q.delete()
+
+
+def test_reset_mid_commands(nvme0):
+    q = d.Qpair(nvme0, 64)
+    buf = d.Buffer(128 * 1024)
+    for i in range(40):
+        q.send_cmd(0x02, buf, nsid=1, cdw10=i * 256, cdw12=255)
+    for i in range(5):
+        nvme0.getfeatures(7)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        nvme0.reset()
+        # every IO completes: for real or synthesized by the driver
+        q.waitdone(40)
+    assert any("dropped 5 outstanding admin" in str(x.message) for x in w)
+    # the admin commands were dropped: nothing left to wait for
+    with pytest.raises(ValueError, match="outstanding"):
+        nvme0.waitdone()
+    q.send_cmd(FLUSH).waitdone()
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+    q.delete()
+
+
+def test_many_resets(nvme0):
+    q = d.Qpair(nvme0, 8)
+    for i in range(10):
+        q.send_cmd(FLUSH)
+        nvme0.reset()
+        q.waitdone()
+    q.send_cmd(FLUSH).waitdone()
+    q.delete()
+
+
+def test_flr_then_reset(pcie, nvme0):
+    q = d.Qpair(nvme0, 8)
+    q.send_cmd(FLUSH).waitdone()
+    pcie.flr()
+    nvme0.reset()
+    assert nvme0.id_data(1, 0) == 0x1b36
+    q.send_cmd(FLUSH).waitdone()
+    # interrupts were set up again after the reset
+    q.msix_clear()
+    q.send_cmd(FLUSH).waitdone()
+    assert q.msix_isset()
+    q.delete()
+
+
+def test_hot_reset_then_reset(pcie, nvme0):
+    q = d.Qpair(nvme0, 8)
+    pcie.reset()
+    nvme0.reset()
+    q.send_cmd(FLUSH).waitdone()
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+    q.delete()
+
+
+def test_controller_disabled_behind_driver_then_reset(nvme0):
+    nvme0[0x14] = 0
+    while nvme0[0x1c] & 1:
+        pass
+    nvme0.reset()
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
