@@ -125,6 +125,24 @@ int pn_ctrl_check_health(struct pn_ctrl *c)
 	return 0;
 }
 
+int pn_ctrl_mmio_ok(struct pn_ctrl *c)
+{
+	uint16_t cmd = 0, pmcsr = 0;
+
+	if (vfio_pci_cfg_read(c->pci, PCI_COMMAND, &cmd, 2) < 0)
+		return -ENODEV;
+	if (cmd == 0xffff)
+		return pn_fail(ENODEV, "%s: config space reads all ones (device gone)", c->name);
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		return pn_fail(ENODEV, "%s: memory decoding is off (PCI command register 0x%x)",
+			       c->name, cmd);
+	if (c->pm_cap > 0 && vfio_pci_cfg_read(c->pci, (uint32_t)c->pm_cap + PCI_PM_CTRL, &pmcsr, 2) == 0 &&
+	    (pmcsr & PCI_PM_CTRL_STATE_MASK))
+		return pn_fail(ENODEV, "%s: the function is in D%u, not D0", c->name,
+			       pmcsr & PCI_PM_CTRL_STATE_MASK);
+	return 0;
+}
+
 /* ---- interrupts ------------------------------------------------------ */
 
 static void irq_teardown(struct pn_ctrl *c)
@@ -296,6 +314,8 @@ int pn_ctrl_open(struct vfio_pci *pci, struct pn_ctrl **out)
 	if (rc < 0)
 		goto fail;
 	c->bar0 = bar;
+	c->pm_cap = vfio_pci_cap_offset(pci, PCI_CAP_ID_PM, false);
+	pn_clear_error();
 	rc = pn_ctrl_read64(c, NVME_REG_CAP, &c->cap);
 	if (rc < 0)
 		goto fail;
@@ -489,6 +509,9 @@ int pn_ctrl_admin_submit(struct pn_ctrl *c, const struct pn_sqe *sqe, uint64_t i
 
 	if (is_failed(c))
 		return pn_fail(ENODEV, "%s: the controller has failed or is gone", c->name);
+	rc = pn_ctrl_mmio_ok(c);
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&c->admin_lock);
 	if (!c->adminq_ready || c->adminq.dead) {
 		pthread_mutex_unlock(&c->admin_lock);

@@ -83,6 +83,7 @@ struct pn_ctrl {
 	int failed;
 	uint64_t last_health_tsc;
 	uint32_t pci_reset_count;    /* vfio_pci reset_count when interrupts were set up */
+	int pm_cap;                  /* PCI power management capability offset, or -1 */
 
 	/* facts from identify / set features */
 	struct nvme_id_ctrl id;      /* cached identify controller (zero until read) */
@@ -189,6 +190,14 @@ int pn_ctrl_identify(struct pn_ctrl *c, uint8_t cns, uint32_t nsid, uint16_t cnt
  * controller failed and fails the admin queue. Returns 0 when healthy,
  * -ENODEV otherwise. */
 int pn_ctrl_check_health(struct pn_ctrl *c);
+
+/* Whether BAR0 can be touched through its mapping: the function decodes
+ * memory (command register MSE) and is in D0. The kernel revokes the BAR
+ * mapping otherwise and a doorbell write would kill the process with
+ * SIGBUS, so paths that cannot know the state (admin commands, commands from
+ * scripts) check first. Costs two config-space reads. Returns 0 or -ENODEV
+ * with the reason. */
+int pn_ctrl_mmio_ok(struct pn_ctrl *c);
 
 /* Sets the per-command timeout of the admin queue and of every qpair
  * created afterwards (and existing ones). */

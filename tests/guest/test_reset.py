@@ -1,4 +1,8 @@
 """Resets with commands in flight: nothing hangs, queues come back."""
+import os
+import signal
+import threading
+import time
 import warnings
 
 import pytest
@@ -46,7 +50,9 @@ def test_many_resets(nvme0):
     for i in range(10):
         q.send_cmd(FLUSH)
         nvme0.reset()
-        q.waitdone()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a flush lost to the reset: 07/ff
+            q.waitdone()
     q.send_cmd(FLUSH).waitdone()
     q.delete()
 
@@ -80,3 +86,61 @@ def test_controller_disabled_behind_driver_then_reset(nvme0):
         pass
     nvme0.reset()
     assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+
+
+def test_d3hot_refuses_commands_instead_of_crashing(pcie, nvme0):
+    q = d.Qpair(nvme0, 8)
+    pcie.power_state = 3
+    try:
+        with pytest.raises(d.NvmeError, match="D3"):
+            nvme0.getfeatures(7)
+        with pytest.raises(d.NvmeError, match="D3"):
+            q.send_cmd(FLUSH)
+    finally:
+        pcie.power_state = 0
+    nvme0.reset()
+    q.send_cmd(FLUSH).waitdone()
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+    q.delete()
+
+
+def test_device_stops_answering_nothing_hangs(pcie, nvme0):
+    """Commands outstanding when the device goes away complete (all ones)
+    long before the 10 s command timeout: the driver notices the all-ones
+    registers."""
+    q = d.Qpair(nvme0, 8)
+    nvme0[0x14] = nvme0[0x14] & ~1       # nothing completes from here on
+    while nvme0[0x1c] & 1:
+        pass
+    nvme0.getfeatures(7)
+    q.send_cmd(FLUSH)
+    pcie.power_state = 3                  # registers now read all ones
+    try:
+        start = time.monotonic()
+        with pytest.warns(UserWarning, match="ERROR status: 07/ff"):
+            nvme0.waitdone()
+        with pytest.warns(UserWarning, match="ERROR status: 07/ff"):
+            q.waitdone()
+        assert time.monotonic() - start < 5
+        with pytest.raises(d.NvmeError):
+            nvme0.getfeatures(7)
+    finally:
+        pcie.power_state = 0
+    nvme0.reset()
+    q.send_cmd(FLUSH).waitdone()
+    q.delete()
+
+
+def test_ctrl_c_interrupts_waitdone(nvme0):
+    nvme0.aer()  # an AER never times out: waitdone would wait forever
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        nvme0.waitdone()
+    assert time.monotonic() - start < 3
+    timer.join()
+    # the driver is still fine; reset drops the outstanding AER
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+    with pytest.warns(UserWarning, match="dropped 1 outstanding"):
+        nvme0.reset()

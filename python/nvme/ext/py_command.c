@@ -187,6 +187,16 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
 	}
 	if (cmd->is_aer)
 		flags |= PN_CMD_NO_TIMEOUT;
+	if (pq->qp) {
+		/* a doorbell write to a function in D3hot / not decoding would be
+		 * SIGBUS (the admin path checks in C) */
+		rc = pn_ctrl_mmio_ok(pq->ctrl);
+		if (rc < 0) {
+			cmd_free(cmd);
+			pn_py_raise(pn_py_error, rc, pq->name);
+			return -1;
+		}
+	}
 	for (int tries = 0;; tries++) {
 		if (pq->qp)
 			rc = pn_qpair_submit(pq->qp, sqe, iova, xfer, flags, py_cmd_done, cmd, true);
