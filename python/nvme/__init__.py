@@ -6,3 +6,19 @@
 """
 from ._nvme import *  # noqa: F401,F403  (the classes of the API live in the C extension)
 from ._nvme import NvmeError  # noqa: F401
+# Until the Namespace class exists: Namespace.ioworker() from a Controller.
+from ._nvme import _ioworker, _verify_table  # noqa: F401
+
+
+class _IOWorkerResult(dict):
+    """The result of IOWorker.close(): a dict whose keys are also attributes
+    (r['io_count_read'] == r.io_count_read)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value

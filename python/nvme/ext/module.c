@@ -40,6 +40,7 @@ static int (*const registrations[])(PyObject *) = {
 	pn_py_register_pcie,
 	pn_py_register_controller,
 	pn_py_register_qpair,
+	pn_py_register_ioworker,
 };
 
 static struct PyModuleDef nvme_module = {

@@ -37,6 +37,7 @@ extern PyTypeObject pn_py_buffer_type;
 int pn_py_buffer_get(PyObject *obj, struct dma_region **region, uint64_t *offset, uint64_t *size);
 
 int pn_py_register_pcie(PyObject *module);
+int pn_py_register_ioworker(PyObject *module);
 
 /* nvme.Pcie, for the classes that take one (Controller). */
 struct vfio_pci;
@@ -122,5 +123,25 @@ PyObject *pn_py_cmdlog_list(struct pn_queue *q, unsigned long long count);
 /* Called by Controller.close(): deletes the qpair's C side (the Python
  * object stays, refusing further use). */
 void pn_py_qpair_invalidate(PyObject *qpair);
+
+/* ---- IOWorker (py_ioworker.c) ---------------------------------------- */
+struct pn_verify_table;
+
+/* What Namespace.ioworker() tells the worker about its namespace. */
+struct pn_py_ns_info {
+	PyObject *owner;                 /* kept alive by the worker (the Namespace) */
+	struct pn_ctrl *ctrl;
+	uint32_t nsid;
+	uint64_t capacity;               /* LBAs */
+	uint32_t lba_size;               /* data bytes per LBA */
+	int trim_reads_zeroes;           /* DLFEAT bits 2:0 == 001b */
+	struct pn_verify_table *verify;  /* NULL: verification off */
+	PyObject *verify_owner;          /* owner of the table, kept alive (may be NULL) */
+};
+
+/* Namespace.ioworker(*args, **kwargs): validates every parameter of API.md
+ * (ValueError/TypeError naming it) and returns a new nvme.IOWorker, not
+ * started. Needs the GIL. */
+PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyObject *kwargs);
 
 #endif

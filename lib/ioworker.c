@@ -1,0 +1,799 @@
+/* The IO worker (see ioworker.h). */
+#include "ioworker.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "controller.h"
+#include "dma.h"
+#include "error.h"
+#include "lba_lock.h"
+#include "pattern.h"
+#include "throttle.h"
+#include "tsc.h"
+
+#define ULL(x) ((unsigned long long)(x))
+#define BUF_ALIGN 4096u
+
+/* What one request slot (one in-flight command) is doing. */
+struct io_slot {
+	struct pn_ioworker *w;
+	uint64_t slba;
+	uint32_t nlb;
+	uint8_t opc;
+	bool locked;          /* holds LBA busy bits */
+	void *buf;            /* data buffer (per slot when verifying) */
+	uint64_t buf_iova;
+	void *range;          /* this slot's DSM range (16 bytes) */
+	uint64_t range_iova;
+};
+
+struct pn_ioworker {
+	struct pn_ioworker_config cfg;
+	struct pn_workload wl;
+	struct pn_throttle throttle;
+	struct pn_lba_lock lock;
+	struct pn_qpair *qp;
+	struct pn_queue *q;
+	uint32_t inflight_max;
+	uint32_t lba_size;
+
+	struct dma_region *data;     /* data buffers */
+	struct dma_region *ranges;   /* DSM ranges */
+	size_t buf_bytes;            /* bytes of one data buffer */
+	void *read_buf, *write_buf;  /* shared buffers without verification */
+	uint64_t read_iova, write_iova;
+	struct io_slot *slots;       /* one per CID */
+
+	pthread_t thread;
+	bool started, joined;
+	int stop_requested;          /* atomic: pn_ioworker_stop() */
+	int finished;                /* atomic */
+	uint32_t generation;         /* controller generation at start */
+
+	/* hot-path state of the thread */
+	uint64_t write_token;
+	uint64_t start_tsc;
+	struct pn_hist hist_ticks;
+	bool stop;                   /* stop sending: an error or the end */
+	uint64_t completed;          /* atomic for progress readers */
+	uint64_t latency_sum_ticks;
+
+	struct pn_ioworker_result res;
+};
+
+static int next_cpu;   /* round-robin pinning, atomic */
+
+const char *pn_ioworker_error_name(int code)
+{
+	switch (code) {
+	case PN_IOW_OK: return "no error";
+	case PN_IOW_ERR_GENERIC: return "generic error";
+	case PN_IOW_ERR_MDTS: return "io_size larger than MDTS";
+	case PN_IOW_ERR_IO_TIMEOUT: return "io timeout";
+	case PN_IOW_ERR_WORKER_TIMEOUT: return "ioworker timeout";
+	case PN_IOW_ERR_BUFFER: return "buffer allocation failure";
+	case PN_IOW_ERR_IO_ERROR: return "IO command error";
+	case PN_IOW_ERR_TERMINATED: return "terminated";
+	default: return "unknown error";
+	}
+}
+
+/* Records the first error of the run; later ones are ignored. */
+static void set_error(struct pn_ioworker *w, int code, uint16_t status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void set_error(struct pn_ioworker *w, int code, uint16_t status, const char *fmt, ...)
+{
+	va_list ap;
+
+	w->stop = true;
+	if (w->res.error_code)
+		return;
+	w->res.error_code = code;
+	w->res.error_status = status;
+	va_start(ap, fmt);
+	vsnprintf(w->res.error_text, sizeof(w->res.error_text), fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t max_io_lbas(const struct pn_workload_params *p)
+{
+	uint64_t m = 1;
+
+	if (p->ntrace) {
+		for (uint64_t i = 0; i < p->ntrace; i++)
+			if (p->trace[i].nlb > m)
+				m = p->trace[i].nlb;
+		return m;
+	}
+	switch (p->size_kind) {
+	case PN_WL_SIZE_FIXED:
+		return p->size_min ? p->size_min : 1;
+	case PN_WL_SIZE_RANGE:
+		return p->size_max;
+	case PN_WL_SIZE_LIST:
+		for (uint32_t i = 0; i < p->nsizes; i++)
+			if (p->sizes[i] > m)
+				m = p->sizes[i];
+		return m;
+	}
+	return m;
+}
+
+static bool is_read_like(uint8_t opc)
+{
+	/* data transfer direction, opcode bits 1:0: 10b controller to host */
+	return (opc & 3) == 2;
+}
+
+static bool is_write_like(uint8_t opc)
+{
+	return (opc & 3) == 1;
+}
+
+static bool has_data(uint8_t opc)
+{
+	return opc != PN_OP_DSM && (is_read_like(opc) || is_write_like(opc) || opc == PN_OP_COMPARE);
+}
+
+static int alloc_buffers(struct pn_ioworker *w)
+{
+	const struct pn_ioworker_config *cfg = &w->cfg;
+	uint32_t nbuf = cfg->verify ? w->inflight_max : 2;
+	size_t range_bytes = ((size_t)w->inflight_max * 16 + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
+	struct pn_rand rng;
+	int rc;
+
+	rc = dma_alloc(w->buf_bytes * nbuf, &w->data);
+	if (rc < 0)
+		return rc;
+	rc = dma_alloc(range_bytes, &w->ranges);
+	if (rc < 0)
+		return rc;
+	pn_rand_init_stream(&rng, 0x10000u + cfg->wl.rand_stream);
+	/* Written data carries the pattern; with verification every buffer
+	 * may be written, without it only the write buffer is. */
+	rc = pattern_fill(w->data->vaddr, w->buf_bytes * nbuf, cfg->ptype, cfg->pvalue, &rng);
+	if (rc < 0)
+		return rc;
+	w->read_buf = w->data->vaddr;
+	w->read_iova = w->data->iova;
+	w->write_buf = (char *)w->data->vaddr + w->buf_bytes * (nbuf - 1);
+	w->write_iova = w->data->iova + w->buf_bytes * (nbuf - 1);
+	return 0;
+}
+
+int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker **out)
+{
+	struct pn_ioworker *w;
+	uint64_t max_lbas;
+	uint32_t entries;
+	int rc;
+
+	*out = NULL;
+	if (!cfg->ctrl)
+		return pn_fail(EINVAL, "ioworker: no controller");
+	if (cfg->cmdlog_count > 256)
+		return pn_fail(EINVAL, "output_cmdlog_list: at most 256 commands (%u asked)",
+			       cfg->cmdlog_count);
+	if (cfg->verify && cfg->verify->lba_size != cfg->wl.lba_size)
+		return pn_fail(EINVAL, "verify table has %u-byte LBAs, the namespace %u",
+			       cfg->verify->lba_size, cfg->wl.lba_size);
+	if (cfg->iops && cfg->iops > 10000000u)
+		return pn_fail(EINVAL, "iops %u out of range 0..10000000", cfg->iops);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return pn_fail(ENOMEM, "ioworker: no memory");
+	w->cfg = *cfg;
+	w->lba_size = cfg->wl.lba_size;
+	rc = pn_workload_init(&w->wl, &cfg->wl);
+	if (rc == -E2BIG) {
+		/* the API reports this as the worker's error -2, not an exception */
+		set_error(w, PN_IOW_ERR_MDTS, 0, "%s", pn_last_error());
+		pn_clear_error();
+		*out = w;
+		return 0;
+	}
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	if (cfg->iops) {
+		/* Catch up on stalls of up to 200 ms (a descheduled thread, a
+		 * busy emulator) so each second still holds the asked rate. */
+		rc = pn_throttle_init(&w->throttle, cfg->iops, pn_tsc_hz(), cfg->iops / 5 + 1);
+		if (rc < 0) {
+			free(w);
+			return rc;
+		}
+	}
+	/* An SQ of N entries holds N - 1 commands: ask for qdepth + 1 entries
+	 * so qdepth IOs are in flight, unless the controller's limit is lower. */
+	entries = cfg->wl.qdepth + 1;
+	if (cfg->wl.max_queue_entries && entries > cfg->wl.max_queue_entries)
+		entries = cfg->wl.max_queue_entries;
+	w->inflight_max = entries - 1;
+	max_lbas = max_io_lbas(&w->wl.p);
+	w->buf_bytes = (max_lbas * w->lba_size + BUF_ALIGN - 1) & ~(uint64_t)(BUF_ALIGN - 1);
+	w->slots = calloc(entries, sizeof(*w->slots));
+	w->res.nseconds = 0;
+	{
+		uint32_t n = cfg->max_seconds;
+
+		if (!n)
+			n = cfg->wl.time_s ? cfg->wl.time_s + 2 : 86400;
+		w->res.io_per_second = calloc(n, sizeof(uint32_t));
+		w->cfg.max_seconds = n;
+	}
+	if (!w->slots || !w->res.io_per_second) {
+		pn_ioworker_free(w);
+		return pn_fail(ENOMEM, "ioworker: no memory");
+	}
+	if (cfg->verify) {
+		uint64_t lo = w->wl.p.region_start, hi = w->wl.p.region_end;
+
+		if (w->wl.p.ntrace) {
+			lo = 0;
+			hi = cfg->wl.ns_capacity;
+		}
+		if (hi > cfg->verify->nlba)
+			hi = cfg->verify->nlba;
+		rc = pn_lba_lock_init(&w->lock, lo, hi > lo ? hi - lo : 0);
+		if (rc < 0) {
+			pn_ioworker_free(w);
+			return rc;
+		}
+	}
+	rc = alloc_buffers(w);
+	if (rc < 0) {
+		set_error(w, PN_IOW_ERR_BUFFER, 0, "cannot allocate %llu bytes of data buffers: %s",
+			  ULL(w->buf_bytes * (cfg->verify ? w->inflight_max : 2)), pn_last_error());
+		pn_clear_error();
+	}
+	for (uint32_t i = 0; i < entries; i++) {
+		struct io_slot *s = &w->slots[i];
+
+		s->w = w;
+		if (!w->data || !w->ranges)
+			continue;
+		if (cfg->verify && i < w->inflight_max) {
+			s->buf = (char *)w->data->vaddr + w->buf_bytes * i;
+			s->buf_iova = w->data->iova + w->buf_bytes * i;
+		}
+		if (i < w->inflight_max) {
+			s->range = (char *)w->ranges->vaddr + 16u * i;
+			s->range_iova = w->ranges->iova + 16u * i;
+		}
+	}
+	pn_hist_reset(&w->hist_ticks);
+	pn_hist_reset(&w->res.latency);
+	*out = w;
+	return 0;
+}
+
+/* ---- the thread ------------------------------------------------------- */
+
+static inline void count_second(struct pn_ioworker *w, uint64_t now, uint64_t *next_second,
+				uint64_t *completed_at_second, uint64_t hz)
+{
+	while (now >= *next_second) {
+		if (w->res.nseconds < w->cfg.max_seconds)
+			w->res.io_per_second[w->res.nseconds++] =
+				(uint32_t)(w->completed - *completed_at_second);
+		*completed_at_second = w->completed;
+		*next_second += hz;
+	}
+}
+
+/* Completion of one IO: statistics, verification, LBA bits. */
+static void io_done(void *ctx, const struct pn_cqe *cqe)
+{
+	struct io_slot *s = ctx;
+	struct pn_ioworker *w = s->w;
+	struct pn_ioworker_result *r = &w->res;
+	uint8_t opc = s->opc;
+	uint16_t status = cqe->status & 0xfffe;
+
+	if (__builtin_expect(status != 0, 0)) {
+		if (cqe->status == PN_STATUS_SYNTH) {
+			/* synthesized: the queue engine's timeout, or teardown */
+			if (!w->stop)
+				set_error(w, PN_IOW_ERR_IO_TIMEOUT, 0xffff,
+					  "%s LBA %llu+%u (CID %u) got no completion within the timeout",
+					  opc == PN_OP_READ ? "read" : "command", ULL(s->slba), s->nlb,
+					  cqe->cid);
+		} else {
+			uint16_t st = (uint16_t)(pn_status_sct(cqe->status) << 8 |
+						 pn_status_sc(cqe->status));
+
+			set_error(w, PN_IOW_ERR_IO_ERROR, st,
+				  "ERROR status: %02x/%02x opcode 0x%02x LBA %llu+%u",
+				  pn_status_sct(cqe->status), pn_status_sc(cqe->status), opc,
+				  ULL(s->slba), s->nlb);
+		}
+		if (w->cfg.verify && is_write_like(opc))
+			pn_verify_record_unknown(w->cfg.verify, s->slba, s->nlb);
+		goto out;
+	}
+	{
+		uint64_t lat = w->q->latest_latency_tsc;
+
+		pn_hist_record(&w->hist_ticks, lat);
+		w->latency_sum_ticks += lat;
+	}
+	r->op_count[opc]++;
+	__atomic_store_n(&w->completed, w->completed + 1, __ATOMIC_RELAXED);
+	if (w->cfg.verify) {
+		struct pn_verify_table *t = w->cfg.verify;
+
+		switch (opc) {
+		case PN_OP_READ:
+			if (pn_verify_check_read(t, s->slba, s->nlb, s->buf, &r->mismatch) < 0) {
+				set_error(w, PN_IOW_ERR_IO_ERROR, PN_IOW_STATUS_MISCOMPARE,
+					  "ERROR status: 02/81 (data verification) %s",
+					  pn_last_error());
+				pn_clear_error();
+			}
+			break;
+		case PN_OP_WRITE:
+			pn_verify_record_write(t, s->slba, s->nlb, s->buf);
+			break;
+		case PN_OP_WRITE_ZEROES:
+			pn_verify_record_zeroes(t, s->slba, s->nlb);
+			break;
+		case PN_OP_DSM:
+			if (w->cfg.trim_reads_zeroes)
+				pn_verify_record_zeroes(t, s->slba, s->nlb);
+			else
+				pn_verify_record_unknown(t, s->slba, s->nlb);
+			break;
+		case PN_OP_WRITE_UNCOR:
+			pn_verify_record_unknown(t, s->slba, s->nlb);
+			break;
+		default:
+			/* vendor writes: data unknown to the table */
+			if (is_write_like(opc) && opc != PN_OP_WRITE)
+				pn_verify_record_unknown(t, s->slba, s->nlb);
+			break;
+		}
+	}
+out:
+	if (s->locked) {
+		pn_lba_lock_release(&w->lock, s->slba, s->nlb);
+		s->locked = false;
+	}
+}
+
+/* Builds and submits one IO. Returns false when the queue had no slot. */
+static inline bool submit_io(struct pn_ioworker *w, const struct pn_io *io, bool locked)
+{
+	struct pn_queue *q = w->q;
+	struct pn_request *rq = pn_queue_alloc(q);
+	struct io_slot *s;
+	struct pn_sqe sqe;
+	uint64_t bytes;
+
+	if (__builtin_expect(!rq, 0))
+		return false;
+	s = &w->slots[rq->cid];
+	s->slba = io->slba;
+	s->nlb = io->nlb;
+	s->opc = io->opcode;
+	s->locked = locked;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = io->opcode;
+	sqe.nsid = w->cfg.nsid;
+	if (io->opcode == PN_OP_DSM) {
+		struct nvme_dsm_range *range = s->range;
+
+		range->cattr = 0;
+		range->nlb = io->nlb;
+		range->slba = io->slba;
+		sqe.prp1 = s->range_iova;
+		sqe.cdw10 = 0;                    /* one range (0-based) */
+		sqe.cdw11 = NVME_DSMGMT_AD;
+	} else if (io->opcode != PN_OP_FLUSH) {
+		sqe.cdw10 = (uint32_t)io->slba;
+		sqe.cdw11 = (uint32_t)(io->slba >> 32);
+		sqe.cdw12 = io->nlb - 1;
+		if (has_data(io->opcode)) {
+			uint64_t iova;
+
+			bytes = (uint64_t)io->nlb * w->lba_size;
+			if (w->cfg.verify) {
+				iova = s->buf_iova;
+				if (io->opcode == PN_OP_WRITE)
+					pn_verify_stamp(s->buf, io->slba, io->nlb, w->lba_size,
+							++w->write_token);
+			} else if (is_read_like(io->opcode)) {
+				iova = w->read_iova;
+			} else {
+				iova = w->write_iova;
+			}
+			if (pn_request_set_data(q, rq, &sqe, iova, bytes, false) < 0) {
+				pn_queue_release(q, rq);
+				if (locked)
+					pn_lba_lock_release(&w->lock, io->slba, io->nlb);
+				s->locked = false;
+				set_error(w, PN_IOW_ERR_GENERIC, 0, "data pointer of %llu bytes: %s",
+					  ULL(bytes), pn_last_error());
+				return true;
+			}
+		}
+	}
+	pn_queue_submit(q, rq, &sqe, io_done, s);
+	w->res.submitted++;
+	return true;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The controller was reset, failed or vanished: returns true (and sets the
+ * error) when the worker must end now. */
+static bool device_lost(struct pn_ioworker *w, bool check_registers)
+{
+	struct pn_ctrl *c = w->cfg.ctrl;
+
+	if (__atomic_load_n(&c->generation, __ATOMIC_ACQUIRE) != w->generation) {
+		set_error(w, PN_IOW_ERR_TERMINATED, 0,
+			  "terminated: controller %s was reset during the run", c->name);
+		return true;
+	}
+	if (__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE)) {
+		set_error(w, PN_IOW_ERR_TERMINATED, 0,
+			  "terminated: controller %s failed or is gone", c->name);
+		return true;
+	}
+	if (check_registers) {
+		uint32_t csts = 0;
+
+		pn_ctrl_read32(c, NVME_REG_CSTS, &csts);
+		if (csts == 0xffffffffu) {
+			set_error(w, PN_IOW_ERR_TERMINATED, 0,
+				  "terminated: controller %s registers read all ones (device gone)",
+				  c->name);
+			return true;
+		}
+		if (NVME_CSTS_CFS(csts)) {
+			set_error(w, PN_IOW_ERR_TERMINATED, 0,
+				  "terminated: controller %s reports fatal status (CSTS 0x%x)",
+				  c->name, csts);
+			return true;
+		}
+		if (!NVME_CSTS_RDY(csts)) {
+			set_error(w, PN_IOW_ERR_TERMINATED, 0,
+				  "terminated: controller %s is not ready (CSTS 0x%x): reset",
+				  c->name, csts);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void pin_thread(struct pn_ioworker *w)
+{
+	cpu_set_t allowed, one;
+	int n, want, k = 0;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		return;
+	n = CPU_COUNT(&allowed);
+	if (n <= 0)
+		return;
+	want = w->cfg.cpu >= 0 ? w->cfg.cpu % n : __atomic_fetch_add(&next_cpu, 1, __ATOMIC_RELAXED) % n;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		if (k++ == want) {
+			CPU_ZERO(&one);
+			CPU_SET(cpu, &one);
+			pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+			return;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct pn_ioworker *w = arg;
+	struct pn_queue *q = w->q;
+	const uint64_t hz = pn_tsc_hz();
+	const bool trace = w->wl.p.ntrace != 0;
+	const bool throttled = w->cfg.iops != 0;
+	const bool locking = w->cfg.verify && w->lock.nlba;
+	uint64_t end_tsc = 0, next_second, completed_at_second = 0, last_progress, now;
+	uint64_t cpu0 = thread_cpu_ns(), sq_rings = 0, cq_rings = 0, last_completed = 0;
+	uint64_t health_every = hz / 10;   /* register check when idle 100 ms */
+	struct pn_io io;
+	bool pending = false, generator_done = false;
+	uint32_t loops = 0;
+
+	pin_thread(w);
+	now = pn_tsc();
+	w->start_tsc = now;
+	next_second = now + hz;
+	last_progress = now;
+	if (w->wl.p.time_s)
+		end_tsc = now + (uint64_t)w->wl.p.time_s * hz;
+	if (throttled)
+		pn_throttle_start(&w->throttle, now);
+
+	while (!w->stop) {
+		uint32_t reaped, busy;
+		bool lock;
+
+		/* send: keep the queue full */
+		while (pn_queue_busy(q) < w->inflight_max) {
+			if (!pending) {
+				if (generator_done || !pn_workload_next(&w->wl, &io)) {
+					generator_done = true;
+					break;
+				}
+				pending = true;
+			}
+			if (trace && now - w->start_tsc < pn_ns_to_tsc(io.time_us * 1000u))
+				break;
+			if (throttled) {
+				if (!pn_throttle_ready(&w->throttle, now))
+					break;
+			}
+			lock = locking && io.opcode != PN_OP_FLUSH;
+			if (lock && !pn_lba_lock_try(&w->lock, io.slba, io.nlb))
+				break;   /* delayed, not skipped: retried after reaping */
+			if (!submit_io(w, &io, lock)) {
+				if (lock)
+					pn_lba_lock_release(&w->lock, io.slba, io.nlb);
+				break;
+			}
+			pending = false;
+			if (throttled)
+				pn_throttle_sent(&w->throttle, now);
+			if (w->stop)
+				break;
+		}
+		if (q->sq_tail != q->sq_tail_rung) {
+			pn_queue_ring(q);
+			sq_rings++;
+		}
+
+		/* reap */
+		reaped = pn_queue_process(q, 0);
+		now = pn_tsc();
+		if (reaped)
+			cq_rings++;
+		busy = pn_queue_busy(q);
+		if (now >= next_second)
+			count_second(w, now, &next_second, &completed_at_second, hz);
+		if (end_tsc && now >= end_tsc)
+			break;
+		if (generator_done && !pending && !busy)
+			break;
+		if (__atomic_load_n(&w->stop_requested, __ATOMIC_RELAXED)) {
+			set_error(w, PN_IOW_ERR_TERMINATED, 0, "terminated: stopped by the caller");
+			break;
+		}
+		/* device health: cheap flags every 64 loops, registers when idle */
+		if (w->completed != last_completed) {
+			last_completed = w->completed;
+			last_progress = now;
+		}
+		if ((++loops & 63) == 0 || q->spurious) {
+			bool idle = busy && now - last_progress > health_every;
+
+			if (device_lost(w, idle || q->spurious)) {
+				break;
+			}
+			if (idle)
+				last_progress = now;
+		}
+	}
+
+	/* drain: reap what is in flight (the queue engine times out stuck IOs) */
+	{
+		uint64_t hard = now + pn_ns_to_tsc((uint64_t)(w->cfg.ctrl->timeout_ms + 5000) * 1000000u);
+		bool lost = w->res.error_code == PN_IOW_ERR_TERMINATED &&
+			    !__atomic_load_n(&w->stop_requested, __ATOMIC_RELAXED);
+
+		w->stop = true;
+		last_progress = now;
+		while (pn_queue_busy(q) && !lost) {
+			if (pn_queue_process(q, 0))
+				cq_rings++;
+			now = pn_tsc();
+			if (now >= next_second)
+				count_second(w, now, &next_second, &completed_at_second, hz);
+			if (w->completed != last_completed) {
+				last_completed = w->completed;
+				last_progress = now;
+			}
+			if (now - last_progress > health_every) {
+				last_progress = now;
+				if (device_lost(w, true))
+					lost = true;
+			}
+			if (now > hard) {
+				set_error(w, PN_IOW_ERR_WORKER_TIMEOUT, 0,
+					  "ioworker timeout: %u IOs still outstanding %u ms after the end",
+					  pn_queue_busy(q), w->cfg.ctrl->timeout_ms + 5000);
+				break;
+			}
+		}
+		if (pn_queue_busy(q)) {
+			/* the device will not answer: complete the rest ourselves,
+			 * they do not count as done */
+			uint16_t keep = w->res.error_status;
+
+			pn_queue_fail_all(q, true);
+			w->res.error_status = keep;
+		}
+	}
+	/* The IOs after the last full second count too, so the per-second
+	 * counts sum to the total: a partial second of its own when it lasted
+	 * over 10 ms, else (the drain right after `time` ended) the last one. */
+	if (w->completed > completed_at_second) {
+		uint32_t rest = (uint32_t)(w->completed - completed_at_second);
+
+		if (w->res.nseconds < w->cfg.max_seconds &&
+		    (now - (next_second - hz) > hz / 100 || !w->res.nseconds))
+			w->res.io_per_second[w->res.nseconds++] = rest;
+		else if (w->res.nseconds)
+			w->res.io_per_second[w->res.nseconds - 1] += rest;
+	}
+
+	{
+		struct pn_ioworker_result *r = &w->res;
+		uint64_t run_ticks = now - w->start_tsc;
+
+		r->mseconds = pn_tsc_to_ns(run_ticks) / 1000000u;
+		r->cpu_ns = thread_cpu_ns() - cpu0;
+		r->cpu_usage = run_ticks ? (double)r->cpu_ns / (double)pn_tsc_to_ns(run_ticks) : 0.0;
+		r->sq_doorbells = sq_rings;
+		r->cq_doorbells = cq_rings;
+		r->io_count_read = r->op_count[PN_OP_READ];
+		r->io_count_write = r->op_count[PN_OP_WRITE];
+		r->io_count_nonread = 0;
+		for (unsigned op = 0; op < 256; op++)
+			if (op != PN_OP_READ)
+				r->io_count_nonread += r->op_count[op];
+		/* the histogram in nanoseconds: each bucket at its midpoint */
+		pn_hist_reset(&r->latency);
+		for (unsigned i = 0; i < PN_HIST_BUCKETS; i++) {
+			uint64_t n = w->hist_ticks.buckets[i];
+
+			if (n) {
+				uint64_t mid = pn_hist_bucket_low(i) / 2 + pn_hist_bucket_high(i) / 2;
+				uint64_t ns = pn_tsc_to_ns(mid);
+
+				r->latency.buckets[pn_hist_index(ns)] += n;
+				r->latency.count += n;
+			}
+		}
+		if (w->hist_ticks.count) {
+			r->latency.min = pn_tsc_to_ns(w->hist_ticks.min);
+			r->latency.max = pn_tsc_to_ns(w->hist_ticks.max);
+			r->latency.sum = pn_tsc_to_ns(w->latency_sum_ticks);
+		}
+		if (w->cfg.cmdlog_count)
+			r->ncmdlog = pn_queue_cmdlog(q, r->cmdlog, w->cfg.cmdlog_count);
+	}
+	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int pn_ioworker_start(struct pn_ioworker *w)
+{
+	struct pn_ctrl *c = w->cfg.ctrl;
+	uint16_t status = 0;
+	int rc;
+
+	if (w->started)
+		return pn_fail(EALREADY, "ioworker: already started");
+	w->started = true;
+	if (w->res.error_code) {
+		/* nothing to run (MDTS, buffers): the result says why */
+		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		w->joined = true;
+		return 0;
+	}
+	w->generation = __atomic_load_n(&c->generation, __ATOMIC_ACQUIRE);
+	rc = pn_qpair_create(c, w->inflight_max + 1, w->cfg.qprio, false, 0, &w->qp, &status);
+	if (rc < 0) {
+		w->joined = true;
+		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		return rc;
+	}
+	w->q = &w->qp->q;
+	rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc) {
+		pn_qpair_free(w->qp);
+		w->qp = NULL;
+		w->joined = true;
+		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		return pn_fail(rc, "ioworker: cannot start a thread");
+	}
+	return 0;
+}
+
+void pn_ioworker_stop(struct pn_ioworker *w)
+{
+	__atomic_store_n(&w->stop_requested, 1, __ATOMIC_RELAXED);
+}
+
+bool pn_ioworker_finished(const struct pn_ioworker *w)
+{
+	return !w->started || __atomic_load_n(&w->finished, __ATOMIC_ACQUIRE);
+}
+
+void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progress *p)
+{
+	p->completed = __atomic_load_n(&w->completed, __ATOMIC_RELAXED);
+	p->latency_sum_ns = 0;
+	p->running = w->started && !__atomic_load_n(&w->finished, __ATOMIC_ACQUIRE);
+}
+
+const struct pn_ioworker_result *pn_ioworker_wait(struct pn_ioworker *w)
+{
+	if (w->started && !w->joined) {
+		pthread_join(w->thread, NULL);
+		w->joined = true;
+		if (w->qp) {
+			if (pn_qpair_free(w->qp) < 0 && !w->res.error_code)
+				set_error(w, PN_IOW_ERR_GENERIC, 0, "deleting the IO queue: %s",
+					  pn_last_error());
+			pn_clear_error();
+			w->qp = NULL;
+			w->q = NULL;
+		}
+	}
+	return &w->res;
+}
+
+void pn_ioworker_free(struct pn_ioworker *w)
+{
+	if (!w)
+		return;
+	if (w->started && !w->joined) {
+		pn_ioworker_stop(w);
+		pn_ioworker_wait(w);
+	}
+	pn_lba_lock_free(&w->lock);
+	dma_free(w->data);
+	dma_free(w->ranges);
+	free(w->slots);
+	free(w->res.io_per_second);
+	free(w);
+}
+
+double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r)
+{
+	uint32_t n = r->nseconds, first = 1;
+	double sum = 0, min = 0;
+
+	/* the last entry may be a partial second: drop it when the run did not
+	 * last a whole number of seconds */
+	if (n && r->mseconds / 1000 < n)
+		n--;
+	if (n < first + 2)
+		return 0.0;
+	for (uint32_t i = first; i < n; i++) {
+		double v = r->io_per_second[i];
+
+		sum += v;
+		if (i == first || v < min)
+			min = v;
+	}
+	sum /= (n - first);
+	return sum > 0 ? min / sum : 0.0;
+}
