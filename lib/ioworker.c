@@ -213,11 +213,10 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 			return rc;
 		}
 	}
-	/* An SQ of N entries holds N - 1 commands: ask for qdepth + 1 entries
-	 * so qdepth IOs are in flight, unless the controller's limit is lower. */
-	entries = cfg->wl.qdepth + 1;
-	if (cfg->wl.max_queue_entries && entries > cfg->wl.max_queue_entries)
-		entries = cfg->wl.max_queue_entries;
+	/* qdepth is the queue's size (API.md: 2..1024, <= CAP.MQES + 1, as in
+	 * the original pynvme); an SQ of N entries holds N - 1 commands, so
+	 * qdepth - 1 IOs are in flight (qdepth=2: one at a time). */
+	entries = cfg->wl.qdepth;
 	w->inflight_max = entries - 1;
 	max_lbas = max_io_lbas(&w->wl.p);
 	w->buf_bytes = (max_lbas * w->lba_size + BUF_ALIGN - 1) & ~(uint64_t)(BUF_ALIGN - 1);

@@ -14,7 +14,9 @@
  * pn_ioworker_stop() may be called from any thread (or a signal handler) to
  * end a run early (error code -7, terminated).
  *
- * The thread's loop keeps up to qdepth commands in flight: it takes the next
+ * The thread's loop keeps up to qdepth - 1 commands in flight (qdepth is the
+ * size of the queue, as in the original pynvme: an SQ of N entries holds
+ * N - 1 commands): it takes the next
  * IO from the generator (workload.h), waits for its trace time or the iops
  * throttle, delays it while its LBAs are busy (verification only), builds
  * the SQE on preallocated memory, and after a batch of submissions writes
@@ -115,7 +117,7 @@ struct pn_ioworker;
  * starting it does nothing. */
 int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker **out);
 
-/* Creates the IO queue pair (qdepth + 1 entries, at most CAP.MQES + 1,
+/* Creates the IO queue pair (qdepth entries,
  * priority qprio, polled: no interrupts) and starts the thread. Returns 0,
  * or -errno (queue creation refused, thread creation failed) with the
  * worker left startable never again; -EALREADY when started before. */

@@ -1,0 +1,22 @@
+"""Prints the benchmark table from the JSON lines of bench/guest.sh."""
+import json
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+workloads = []
+for r in rows:
+    if r["workload"] not in workloads:
+        workloads.append(r["workload"])
+print()
+print(f"{'workload':<14} {'row':<20} {'IOPS':>10} {'mean us':>9} {'p99.9 us':>9} "
+      f"{'CPU ns/IO':>10} {'MMIO/IO':>8} {'vs ceiling':>10}")
+for w in workloads:
+    mine = [r for r in rows if r["workload"] == w]
+    ceil = max((r["r"]["iops"] for r in mine if r["row"].startswith("ceiling")), default=0)
+    for r in mine:
+        x = r["r"]
+        mmio = f"{x['mmio_per_io']:.2f}" if "mmio_per_io" in x else "-"
+        ratio = f"{x['iops'] / ceil:.2f}" if ceil else "-"
+        print(f"{w:<14} {r['row']:<20} {x['iops']:>10.0f} {x['lat_mean_us']:>9.1f} "
+              f"{x['lat_p999_us']:>9.1f} {x['cpu_ns_per_io']:>10.0f} {mmio:>8} {ratio:>10}")
+    print()
