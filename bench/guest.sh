@@ -19,7 +19,7 @@ for w in $WORKLOADS; do
 	IFS=: read name bs qd kind <<E
 $w
 E
-	for mode in batch percmd shadow; do
+	for mode in batch percmd shadow lazycq; do
 		row "ceiling-$mode" $name "$(build/bench/ceiling $BDF 1 $bs $qd $T $kind $mode)"
 	done
 	rw=randread; [ $kind = seq ] && rw=read
