@@ -21,6 +21,12 @@ case "$action" in
     test)
         make check
         /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/host
+        # The conformance suite in its own guest (CMB, several namespaces, metadata),
+        # QEMU's known deviations as strict expected failures.
+        $TESTBED run --config tools/testbed/configs/conformance.toml \
+            --env PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues.toml -- \
+            /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 -q -rfEX \
+            scripts/conformance
         exec $TESTBED run --config tools/testbed/configs/test.toml -- \
             /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 tests/guest "$@" ;;
     shell)

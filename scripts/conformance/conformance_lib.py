@@ -216,3 +216,209 @@ def expect_status(cpl, want, clause, what):
     expect(cpl.status in wants, clause,
            f"{what} to complete with status " + " or ".join(status_text(w) for w in wants),
            f"completed it with status {status_text(cpl.status)} (dword0 0x{cpl.dw0:08x})")
+
+
+# ------------------------------------------------------------ identify data
+
+class Data:
+    """A 4 KiB data structure read from the controller, with little-endian field access."""
+
+    def __init__(self, buf):
+        self.buf = buf
+        self.raw = bytes(buf[0:len(buf)])
+
+    def __call__(self, end, begin=None):
+        """Bytes begin..end inclusive as a little-endian int (one byte if begin is None)."""
+        begin = end if begin is None else begin
+        return int.from_bytes(self.raw[begin:end + 1], "little")
+
+    def text(self, end, begin):
+        return self.raw[begin:end + 1]
+
+    def zero(self):
+        return not any(self.raw)
+
+
+def identify(ctrl, nvme_module, cns, nsid=0, cntid=0, csi=0):
+    """(Completion, Data) of an Identify command."""
+    buf = nvme_module.Buffer(4096, f"identify cns {cns:#x}")
+    cpl = run(ctrl, "identify", buf, nsid=nsid, cns=cns, cntid=cntid, csi=csi)
+    return cpl, Data(buf)
+
+
+def log_page(ctrl, nvme_module, lid, size=4096, offset=0, nsid=0xffffffff, lsp=0):
+    """(Completion, Data) of a Get Log Page command."""
+    buf = nvme_module.Buffer(max(4096, size), f"log {lid:#x}")
+    cpl = run(ctrl, "getlogpage", lid, buf, size=size, offset=offset, nsid=nsid, lsp=lsp)
+    return cpl, Data(buf)
+
+
+class IdCtrl(Data):
+    """Identify Controller (NVMe 1.4 §5.15.2, Figure 247) with named fields."""
+
+    @property
+    def oacs(self):
+        return self(257, 256)
+
+    @property
+    def oncs(self):
+        return self(521, 520)
+
+    @property
+    def lpa(self):
+        return self(261)
+
+    @property
+    def nn(self):
+        return self(519, 516)
+
+    @property
+    def ctratt(self):
+        return self(99, 96)
+
+    @property
+    def oaes(self):
+        return self(95, 92)
+
+    @property
+    def sanicap(self):
+        return self(331, 328)
+
+    @property
+    def frmw(self):
+        return self(260)
+
+    @property
+    def sgls(self):
+        return self(539, 536)
+
+    @property
+    def vwc(self):
+        return self(525)
+
+    @property
+    def npss(self):
+        return self(263)
+
+    @property
+    def mdts(self):
+        return self(77)
+
+    @property
+    def aerl(self):
+        return self(259)
+
+    @property
+    def acl(self):
+        return self(258)
+
+    @property
+    def ver(self):
+        return self(83, 80)
+
+    @property
+    def cmic(self):
+        return self(76)
+
+    @property
+    def fna(self):
+        return self(524)
+
+    @property
+    def apsta(self):
+        return self(265)
+
+    @property
+    def hmpre(self):
+        return self(275, 272)
+
+    @property
+    def kas(self):
+        return self(321, 320)
+
+    @property
+    def hctma(self):
+        return self(323, 322)
+
+    @property
+    def nwpc(self):
+        return self(531)
+
+
+class IdNs(Data):
+    """Identify Namespace (NVMe 1.4 §5.15.2, Figure 245 / NVM command set)."""
+
+    @property
+    def nsze(self):
+        return self(7, 0)
+
+    @property
+    def ncap(self):
+        return self(15, 8)
+
+    @property
+    def nuse(self):
+        return self(23, 16)
+
+    @property
+    def nsfeat(self):
+        return self(24)
+
+    @property
+    def nlbaf(self):
+        return self(25)
+
+    @property
+    def flbas(self):
+        return self(26)
+
+    @property
+    def mc(self):
+        return self(27)
+
+    @property
+    def dpc(self):
+        return self(28)
+
+    @property
+    def dps(self):
+        return self(29)
+
+    def lbaf(self, i):
+        v = self(128 + 4 * i + 3, 128 + 4 * i)
+        return {"ms": v & 0xffff, "lbads": (v >> 16) & 0xff, "rp": (v >> 24) & 3}
+
+    @property
+    def current(self):
+        return self.lbaf(self.flbas & 0xf)
+
+    @property
+    def lba_size(self):
+        return 1 << self.current["lbads"]
+
+
+def id_ctrl(ctrl, nvme_module):
+    cpl, data = identify(ctrl, nvme_module, 1)
+    assert cpl.ok, f"Identify Controller failed: {cpl}"
+    out = IdCtrl.__new__(IdCtrl)
+    out.__dict__.update(data.__dict__)
+    return out
+
+
+def id_ns(ctrl, nvme_module, nsid):
+    cpl, data = identify(ctrl, nvme_module, 0, nsid=nsid)
+    out = IdNs.__new__(IdNs)
+    out.__dict__.update(data.__dict__)
+    return cpl, out
+
+
+def active_nsids(ctrl, nvme_module):
+    cpl, data = identify(ctrl, nvme_module, 2, nsid=0)
+    assert cpl.ok, f"Identify Active Namespace ID list failed: {cpl}"
+    ids = []
+    for i in range(1024):
+        v = data(4 * i + 3, 4 * i)
+        if not v:
+            break
+        ids.append(v)
+    return ids

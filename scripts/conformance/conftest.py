@@ -82,3 +82,32 @@ def regs(pcie):
 @pytest.fixture
 def cap(regs):
     return regs.cap
+
+
+@pytest.fixture
+def idc(nvme0):
+    """Identify Controller data of nvme0 (conformance_lib.IdCtrl)."""
+    import nvme as d
+    from conformance_lib import id_ctrl
+    return id_ctrl(nvme0, d)
+
+
+@pytest.fixture
+def nsids(nvme0):
+    """The active namespace IDs (Identify CNS 02h)."""
+    import nvme as d
+    from conformance_lib import active_nsids
+    return active_nsids(nvme0, d)
+
+
+@pytest.fixture
+def plain_ns(nvme0, nsids):
+    """(nsid, IdNs) of the first active namespace whose current format has no
+    metadata, so IO commands need no metadata pointer."""
+    import nvme as d
+    from conformance_lib import id_ns
+    for nsid in nsids:
+        cpl, ns = id_ns(nvme0, d, nsid)
+        if cpl.ok and ns.current["ms"] == 0 and ns.nsze:
+            return nsid, ns
+    pytest.skip("no active namespace with a metadata-free format")
