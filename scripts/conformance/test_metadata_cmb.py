@@ -8,7 +8,7 @@ from conformance_lib import CMBLOC, CMBMSC, CMBSZ, bits, expect, expect_status, 
 
 OK = (0, 0)
 PRACT, PRCHK_GUARD, PRCHK_APP, PRCHK_REF = 1 << 29, 1 << 28, 1 << 27, 1 << 26
-REFTAG_ERROR = (2, 0x84)
+REFTAG_ERROR, INVALID_PI = (2, 0x84), (1, 0x81)
 
 
 def pi_namespace(nvme0, nsids):
@@ -42,9 +42,10 @@ def test_pi_pract_write_read(nvme0, nsids):
 
 
 def test_pi_reference_tag_mismatch(nvme0, nsids):
-    """NVMe 1.4 §8.3.1.x (Type 1: the reference tag is the LBA) and §4.6.1.2.3: a read
-    checking the reference tag against a wrong expected value aborts with End-to-end
-    Reference Tag Check Error (02/84)."""
+    """NVMe 1.4 §8.3 (the reference tag is checked against EILBRT; for Type 1 it is the
+    LBA) and §4.6.1.2.3: a read checking the reference tag against a wrong expected
+    value aborts: End-to-end Reference Tag Check Error (02/84), or for Type 1, where
+    EILBRT must match the SLBA, Invalid Protection Information (01/81)."""
     nsid, ns = pi_namespace(nvme0, nsids)
     if ns.dps & 7 == 3:
         pytest.skip("type 3 protection does not check the reference tag")
@@ -55,13 +56,14 @@ def test_pi_reference_tag_mismatch(nvme0, nsids):
         cpl = io(q, 0x02, nsid, 20, 1, d.Buffer(ns.lba_size), PRACT | PRCHK_REF, eilbrt=21)
     finally:
         q.delete()
-    expect_status(cpl, REFTAG_ERROR, "NVMe 1.4 §8.3", "Read with PRCHK reference tag and a wrong EILBRT")
+    expect_status(cpl, [REFTAG_ERROR, INVALID_PI], "NVMe 1.4 §8.3", "Read with PRCHK reference tag and a wrong EILBRT")
 
 
 def test_pi_write_wrong_reference_tag(nvme0, nsids):
     """NVMe 1.4 §8.3 (Type 1, PRACT = 1: the initial reference tag must match the
     SLBA's low 32 bits): a write with EILBRT != SLBA and reference tag checking aborts
-    with End-to-end Reference Tag Check Error."""
+    with Invalid Protection Information (01/81) or End-to-end Reference Tag Check
+    Error (02/84)."""
     nsid, ns = pi_namespace(nvme0, nsids)
     if ns.dps & 7 != 1:
         pytest.skip("not protection type 1")
@@ -70,7 +72,7 @@ def test_pi_write_wrong_reference_tag(nvme0, nsids):
         cpl = io(q, 0x01, nsid, 30, 1, d.Buffer(ns.lba_size), PRACT | PRCHK_REF, eilbrt=31)
     finally:
         q.delete()
-    expect_status(cpl, REFTAG_ERROR, "NVMe 1.4 §8.3", "Write of type 1 PI with EILBRT != SLBA")
+    expect_status(cpl, [REFTAG_ERROR, INVALID_PI], "NVMe 1.4 §8.3", "Write of type 1 PI with EILBRT != SLBA")
 
 
 def test_format_extended_metadata(nvme0, idc, nsids):
