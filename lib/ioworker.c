@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ struct io_slot {
 	uint8_t opc;
 	bool locked;          /* holds LBA busy bits */
 	uint32_t bufi;        /* index of its io_buf */
+	uint32_t second;      /* throttled: the second its send slot belongs to */
 	void *buf;            /* data buffer (its own when verifying) */
 };
 
@@ -41,6 +44,16 @@ struct io_buf {
 	uint64_t buf_iova;
 	void *range;
 	uint64_t range_iova;
+};
+
+/* The worker thread's bookkeeping (kept in memory, not locals, so it
+ * survives the jump out of a SIGBUS). */
+struct run_state {
+	uint64_t hz, now, end_tsc, cpu0;
+	uint64_t next_second, completed_at_second;
+	uint64_t last_progress, last_completed;
+	uint64_t sq_rings, cq_rings;
+	uint32_t cq_rung;
 };
 
 struct pn_ioworker {
@@ -72,8 +85,10 @@ struct pn_ioworker {
 	int stop_requested;          /* atomic: pn_ioworker_stop() */
 	int finished;                /* atomic */
 	uint32_t generation;         /* controller generation at start */
+	bool device_lost;            /* the device dropped our queue (reset, FLR, gone) */
 
 	/* hot-path state of the thread */
+	uint32_t send_second;        /* throttled: second of the next send slot */
 	uint64_t write_token;
 	uint64_t start_tsc;
 	struct pn_hist hist_ticks;
@@ -81,6 +96,7 @@ struct pn_ioworker {
 	uint64_t completed;          /* atomic for progress readers */
 	uint64_t latency_sum_ticks;
 
+	struct run_state rs;
 	struct pn_ioworker_result res;
 };
 
@@ -359,6 +375,13 @@ static void io_done(void *ctx, const struct pn_cqe *cqe)
 		w->latency_sum_ticks += lat;
 	}
 	r->op_count[opc]++;
+	if (w->cfg.iops && s->second < w->cfg.max_seconds) {
+		/* per second of the throttle's schedule: a reap delayed past a
+		 * second's end (a descheduled thread) does not move the IO */
+		r->io_per_second[s->second]++;
+		if (s->second >= r->nseconds)
+			r->nseconds = s->second + 1;
+	}
 	__atomic_store_n(&w->completed, w->completed + 1, __ATOMIC_RELAXED);
 	if (w->cfg.verify) {
 		struct pn_verify_table *t = w->cfg.verify;
@@ -419,6 +442,7 @@ static inline bool submit_io(struct pn_ioworker *w, const struct pn_io *io, bool
 	}
 	s = &w->slots[rq->cid];
 	s->bufi = w->buf_free[--w->nbuf_free];
+	s->second = w->send_second;
 	b = &w->bufs[s->bufi];
 	s->buf = b->buf;
 	s->slba = io->slba;
@@ -482,7 +506,7 @@ static uint64_t thread_cpu_ns(void)
 
 /* The controller was reset, failed or vanished: returns true (and sets the
  * error) when the worker must end now. */
-static bool device_lost(struct pn_ioworker *w, bool check_registers)
+static bool check_lost(struct pn_ioworker *w, bool check_registers)
 {
 	struct pn_ctrl *c = w->cfg.ctrl;
 
@@ -522,6 +546,15 @@ static bool device_lost(struct pn_ioworker *w, bool check_registers)
 	return false;
 }
 
+static bool device_lost(struct pn_ioworker *w, bool check_registers)
+{
+	if (check_lost(w, check_registers)) {
+		w->device_lost = true;
+		return true;
+	}
+	return false;
+}
+
 static void pin_thread(struct pn_ioworker *w)
 {
 	cpu_set_t allowed, one;
@@ -545,36 +578,67 @@ static void pin_thread(struct pn_ioworker *w)
 	}
 }
 
-static void *worker_main(void *arg)
+/* State of a run that outlives a SIGBUS (see sigbus_handler). */
+static __thread sigjmp_buf worker_jmp;
+static __thread volatile sig_atomic_t worker_jmp_armed;
+static struct sigaction previous_sigbus;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+
+/* A doorbell write to a function that stopped decoding memory (FLR, D3hot,
+ * surprise removal: VFIO then refuses the BAR mapping) raises SIGBUS in the
+ * worker thread. The worker jumps out of its loop and ends with error -7
+ * instead of taking the process (the Python interpreter) down. Faults
+ * elsewhere go to the handler that was there before (Python's faulthandler,
+ * or the default action). */
+static void sigbus_handler(int sig, siginfo_t *info, void *uctx)
 {
-	struct pn_ioworker *w = arg;
+	if (worker_jmp_armed) {
+		worker_jmp_armed = 0;
+		siglongjmp(worker_jmp, 1);
+	}
+	if (previous_sigbus.sa_flags & SA_SIGINFO) {
+		previous_sigbus.sa_sigaction(sig, info, uctx);
+	} else if (previous_sigbus.sa_handler != SIG_IGN && previous_sigbus.sa_handler != SIG_DFL) {
+		previous_sigbus.sa_handler(sig);
+	} else {
+		/* default action: let the fault happen again without us */
+		sigaction(SIGBUS, &previous_sigbus, NULL);
+	}
+}
+
+static void install_sigbus(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigbus_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &previous_sigbus);
+}
+
+/* The loop and the drain: everything that touches the device's BAR. */
+static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
+{
+	struct run_state *rs = &w->rs;
 	struct pn_queue *q = w->q;
-	const uint64_t hz = pn_tsc_hz();
+	const uint64_t hz = rs->hz;
 	const bool trace = w->wl.p.ntrace != 0;
 	const bool throttled = w->cfg.iops != 0;
 	const bool locking = w->cfg.verify && w->lock.nlba;
-	uint64_t end_tsc = 0, next_second, completed_at_second = 0, last_progress, now;
-	uint64_t cpu0 = thread_cpu_ns(), sq_rings = 0, cq_rings = 0, last_completed = 0;
-	uint32_t cq_rung;
 	uint64_t health_every = hz / 10;   /* register check when idle 100 ms */
 	struct pn_io io;
 	bool pending = false, generator_done = false;
 	uint32_t loops = 0;
 
-	pin_thread(w);
-	/* the queue engine's CQ head writes go to a sink; ring_cq() writes the
-	 * real doorbell when enough entries were consumed */
-	w->cq_doorbell = q->cq_doorbell;
-	q->cq_doorbell = &w->cq_doorbell_sink;
-	cq_rung = q->cq_head;
-	now = pn_tsc();
-	w->start_tsc = now;
-	next_second = now + hz;
-	last_progress = now;
+	rs->now = pn_tsc();
+	w->start_tsc = rs->now;
+	rs->next_second = rs->now + hz;
+	rs->last_progress = rs->now;
 	if (w->wl.p.time_s)
-		end_tsc = now + (uint64_t)w->wl.p.time_s * hz;
+		rs->end_tsc = rs->now + (uint64_t)w->wl.p.time_s * hz;
 	if (throttled)
-		pn_throttle_start(&w->throttle, now);
+		pn_throttle_start(&w->throttle, rs->now);
 
 	while (!w->stop) {
 		uint32_t reaped, busy;
@@ -589,11 +653,13 @@ static void *worker_main(void *arg)
 				}
 				pending = true;
 			}
-			if (trace && now - w->start_tsc < pn_ns_to_tsc(io.time_us * 1000u))
+			if (trace && rs->now - w->start_tsc < pn_ns_to_tsc(io.time_us * 1000u))
 				break;
 			if (throttled) {
-				if (!pn_throttle_ready(&w->throttle, now))
+				if (!pn_throttle_ready(&w->throttle, rs->now))
 					break;
+				w->send_second = (uint32_t)((pn_throttle_next_due(&w->throttle) -
+							     w->start_tsc) / hz);
 			}
 			lock = locking && io.opcode != PN_OP_FLUSH;
 			if (lock && !pn_lba_lock_try(&w->lock, io.slba, io.nlb))
@@ -605,27 +671,27 @@ static void *worker_main(void *arg)
 			}
 			pending = false;
 			if (throttled)
-				pn_throttle_sent(&w->throttle, now);
+				pn_throttle_sent(&w->throttle, rs->now);
 			if (w->stop)
 				break;
 		}
 		if (q->sq_tail != q->sq_tail_rung) {
 			pn_queue_ring(q);
-			sq_rings++;
+			rs->sq_rings++;
 		}
 
 		/* reap */
 		reaped = pn_queue_process(q, 0);
-		now = pn_tsc();
-		if (reaped && (q->cq_head - cq_rung + w->qsize) % w->qsize >= w->cq_lag_max) {
+		rs->now = pn_tsc();
+		if (reaped && (q->cq_head - rs->cq_rung + w->qsize) % w->qsize >= w->cq_lag_max) {
 			*w->cq_doorbell = q->cq_head;
-			cq_rung = q->cq_head;
-			cq_rings++;
+			rs->cq_rung = q->cq_head;
+			rs->cq_rings++;
 		}
 		busy = pn_queue_busy(q);
-		if (now >= next_second)
-			count_second(w, now, &next_second, &completed_at_second, hz);
-		if (end_tsc && now >= end_tsc)
+		if (rs->now >= rs->next_second && !w->cfg.iops)
+			count_second(w, rs->now, &rs->next_second, &rs->completed_at_second, hz);
+		if (rs->end_tsc && rs->now >= rs->end_tsc)
 			break;
 		if (generator_done && !pending && !busy)
 			break;
@@ -634,57 +700,57 @@ static void *worker_main(void *arg)
 			break;
 		}
 		/* device health: cheap flags every 64 loops, registers when idle */
-		if (w->completed != last_completed) {
-			last_completed = w->completed;
-			last_progress = now;
+		if (w->completed != rs->last_completed) {
+			rs->last_completed = w->completed;
+			rs->last_progress = rs->now;
 		}
 		if ((++loops & 63) == 0 || q->spurious) {
-			bool idle = busy && now - last_progress > health_every;
+			bool idle = busy && rs->now - rs->last_progress > health_every;
 
 			if (device_lost(w, idle || q->spurious)) {
 				break;
 			}
 			if (idle)
-				last_progress = now;
+				rs->last_progress = rs->now;
 		}
 	}
 
 	/* drain: reap what is in flight (the queue engine times out stuck IOs) */
 	{
-		uint64_t hard = now + pn_ns_to_tsc((uint64_t)(w->cfg.ctrl->timeout_ms + 5000) * 1000000u);
+		uint64_t hard = rs->now + pn_ns_to_tsc((uint64_t)(w->cfg.ctrl->timeout_ms + 5000) * 1000000u);
 		bool lost = w->res.error_code == PN_IOW_ERR_TERMINATED &&
 			    !__atomic_load_n(&w->stop_requested, __ATOMIC_RELAXED);
 
 		w->stop = true;
-		last_progress = now;
+		rs->last_progress = rs->now;
 		while (pn_queue_busy(q) && !lost) {
-			if (pn_queue_process(q, 0) && cq_rung != q->cq_head) {
+			if (pn_queue_process(q, 0) && rs->cq_rung != q->cq_head) {
 				*w->cq_doorbell = q->cq_head;
-				cq_rung = q->cq_head;
-				cq_rings++;
+				rs->cq_rung = q->cq_head;
+				rs->cq_rings++;
 			}
-			now = pn_tsc();
-			if (now >= next_second)
-				count_second(w, now, &next_second, &completed_at_second, hz);
-			if (w->completed != last_completed) {
-				last_completed = w->completed;
-				last_progress = now;
+			rs->now = pn_tsc();
+			if (rs->now >= rs->next_second && !w->cfg.iops)
+				count_second(w, rs->now, &rs->next_second, &rs->completed_at_second, hz);
+			if (w->completed != rs->last_completed) {
+				rs->last_completed = w->completed;
+				rs->last_progress = rs->now;
 			}
-			if (now - last_progress > health_every) {
-				last_progress = now;
+			if (rs->now - rs->last_progress > health_every) {
+				rs->last_progress = rs->now;
 				if (device_lost(w, true))
 					lost = true;
 			}
-			if (now > hard) {
+			if (rs->now > hard) {
 				set_error(w, PN_IOW_ERR_WORKER_TIMEOUT, 0,
 					  "ioworker timeout: %u IOs still outstanding %u ms after the end",
 					  pn_queue_busy(q), w->cfg.ctrl->timeout_ms + 5000);
 				break;
 			}
 		}
-		if (cq_rung != q->cq_head && !lost) {
+		if (rs->cq_rung != q->cq_head && !lost) {
 			*w->cq_doorbell = q->cq_head;
-			cq_rings++;
+			rs->cq_rings++;
 		}
 		q->cq_doorbell = w->cq_doorbell;
 		if (pn_queue_busy(q)) {
@@ -696,14 +762,44 @@ static void *worker_main(void *arg)
 			w->res.error_status = keep;
 		}
 	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct pn_ioworker *w = arg;
+	struct run_state *rs = &w->rs;
+	struct pn_queue *q = w->q;
+	const uint64_t hz = pn_tsc_hz();
+
+	pin_thread(w);
+	rs->hz = hz;
+	rs->cpu0 = thread_cpu_ns();
+	/* the queue engine's CQ head writes go to a sink; the loop writes the
+	 * real doorbell when enough entries were consumed */
+	w->cq_doorbell = q->cq_doorbell;
+	q->cq_doorbell = &w->cq_doorbell_sink;
+	rs->cq_rung = q->cq_head;
+	if (sigsetjmp(worker_jmp, 1) == 0) {
+		worker_jmp_armed = 1;
+		worker_run(w);
+		worker_jmp_armed = 0;
+	} else {
+		set_error(w, PN_IOW_ERR_TERMINATED, 0,
+			  "terminated: controller %s stopped decoding memory (function reset, D3hot "
+			  "or removal) during the run", w->cfg.ctrl->name);
+		w->device_lost = true;
+		rs->now = pn_tsc();
+		pn_queue_fail_all(q, true);
+	}
+	q->cq_doorbell = w->cq_doorbell;
 	/* The IOs after the last full second count too, so the per-second
 	 * counts sum to the total: a partial second of its own when it lasted
 	 * over 10 ms, else (the drain right after `time` ended) the last one. */
-	if (w->completed > completed_at_second) {
-		uint32_t rest = (uint32_t)(w->completed - completed_at_second);
+	if (w->completed > rs->completed_at_second && !w->cfg.iops) {
+		uint32_t rest = (uint32_t)(w->completed - rs->completed_at_second);
 
 		if (w->res.nseconds < w->cfg.max_seconds &&
-		    (now - (next_second - hz) > hz / 100 || !w->res.nseconds))
+		    (rs->now - (rs->next_second - hz) > hz / 100 || !w->res.nseconds))
 			w->res.io_per_second[w->res.nseconds++] = rest;
 		else if (w->res.nseconds)
 			w->res.io_per_second[w->res.nseconds - 1] += rest;
@@ -711,13 +807,13 @@ static void *worker_main(void *arg)
 
 	{
 		struct pn_ioworker_result *r = &w->res;
-		uint64_t run_ticks = now - w->start_tsc;
+		uint64_t run_ticks = rs->now - w->start_tsc;
 
 		r->mseconds = pn_tsc_to_ns(run_ticks) / 1000000u;
-		r->cpu_ns = thread_cpu_ns() - cpu0;
+		r->cpu_ns = thread_cpu_ns() - rs->cpu0;
 		r->cpu_usage = run_ticks ? (double)r->cpu_ns / (double)pn_tsc_to_ns(run_ticks) : 0.0;
-		r->sq_doorbells = sq_rings;
-		r->cq_doorbells = cq_rings;
+		r->sq_doorbells = rs->sq_rings;
+		r->cq_doorbells = rs->cq_rings;
 		r->io_count_read = r->op_count[PN_OP_READ];
 		r->io_count_write = r->op_count[PN_OP_WRITE];
 		r->io_count_nonread = 0;
@@ -764,6 +860,7 @@ int pn_ioworker_start(struct pn_ioworker *w)
 		w->joined = true;
 		return 0;
 	}
+	pthread_once(&sigbus_once, install_sigbus);
 	w->generation = __atomic_load_n(&c->generation, __ATOMIC_ACQUIRE);
 	rc = pn_qpair_create(c, w->qsize, w->cfg.qprio, false, 0, &w->qp, &status);
 	if (rc < 0) {
@@ -806,6 +903,10 @@ const struct pn_ioworker_result *pn_ioworker_wait(struct pn_ioworker *w)
 		pthread_join(w->thread, NULL);
 		w->joined = true;
 		if (w->qp) {
+			/* the device dropped the queue already: no delete commands
+			 * (they would wait for a controller that is not there) */
+			if (w->device_lost)
+				w->qp->deleted = true;
 			if (pn_qpair_free(w->qp) < 0 && !w->res.error_code)
 				set_error(w, PN_IOW_ERR_GENERIC, 0, "deleting the IO queue: %s",
 					  pn_last_error());

@@ -90,7 +90,11 @@ struct pn_ioworker_result {
 	uint64_t cpu_ns;               /* worker thread CPU time */
 	struct pn_hist latency;        /* per IO, in nanoseconds */
 	uint32_t nseconds;             /* entries of io_per_second */
-	uint32_t *io_per_second;       /* IOs completed in each second of the run */
+	/* IOs completed in each second of the run; with the iops throttle, in
+	 * the second of the throttle's schedule each IO was sent for, so a
+	 * reap delayed past a second's end (a descheduled thread) does not
+	 * move IOs from one second to the next. */
+	uint32_t *io_per_second;
 	uint32_t ncmdlog;
 	struct pn_cmdlog_entry cmdlog[256]; /* most recent first */
 	struct pn_verify_mismatch mismatch; /* valid when error_status == 0x0281 */

@@ -298,3 +298,28 @@ def test_reset_mid_run(nvme0):
 def test_close_without_start_runs(nvme0):
     r = run_quiet(ioworker(nvme0, io_size=1, io_count=100))
     assert r.io_count_read == 100
+
+
+@pytest.mark.parametrize("event", ["flr", "d3hot", "disable"])
+def test_device_event_mid_run(pcie, nvme0, event):
+    """A function reset, D3hot (BAR access refused: SIGBUS on the mapping) or
+    a controller disabled behind the driver ends the worker with -7 and its
+    statistics, without crashing; the script goes on after Controller.reset()."""
+    w = ioworker(nvme0, io_size=8, time=20, qdepth=16).start()
+    time.sleep(1.5)
+    t0 = time.time()
+    if event == "flr":
+        pcie.flr()
+    elif event == "d3hot":
+        pcie.power_state = 3
+    else:
+        nvme0[0x14] = 0          # CC.EN = 0
+    with pytest.warns(UserWarning, match="ioworker host ERROR -7"):
+        r = w.close()
+    assert time.time() - t0 < 5
+    assert r.error == -7 and r.io_count_read > 0 and r.mseconds < 8000
+    if event == "d3hot":
+        pcie.power_state = 0
+    nvme0.reset()
+    r = run_quiet(ioworker(nvme0, io_size=8, io_count=300).start())
+    assert r.io_count_read == 300

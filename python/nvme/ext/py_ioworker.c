@@ -793,9 +793,9 @@ static PyObject *iow_close(IOWorkerObject *self, PyObject *unused)
 	 * stops the worker (error -7) instead of being ignored. */
 	while (!pn_ioworker_finished(self->w)) {
 		Py_BEGIN_ALLOW_THREADS
-		struct timespec ts = {0, 2000000};
+		struct timespec ts = {0, 10000000};
 
-		for (int i = 0; i < 50 && !pn_ioworker_finished(self->w); i++)
+		for (int i = 0; i < 10 && !pn_ioworker_finished(self->w); i++)
 			nanosleep(&ts, NULL);
 		Py_END_ALLOW_THREADS
 		if (!interrupt_type && PyErr_CheckSignals() < 0) {
