@@ -691,7 +691,11 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		busy = pn_queue_busy(q);
 		if (rs->now >= rs->next_second && !w->cfg.iops)
 			count_second(w, rs->now, &rs->next_second, &rs->completed_at_second, hz);
-		if (rs->end_tsc && rs->now >= rs->end_tsc)
+		/* time is up; a throttled run first sends what its schedule
+		 * owed before the end (a stall right before it), so its last
+		 * second is whole */
+		if (rs->end_tsc && rs->now >= rs->end_tsc &&
+		    (!throttled || pn_throttle_next_due(&w->throttle) >= rs->end_tsc))
 			break;
 		if (generator_done && !pending && !busy)
 			break;

@@ -130,6 +130,7 @@ struct pn_verify_table;
 /* What Namespace.ioworker() tells the worker about its namespace. */
 struct pn_py_ns_info {
 	PyObject *owner;                 /* kept alive by the worker (the Namespace) */
+	PyObject *controller;            /* its nvme.Controller (close() stops the worker) */
 	struct pn_ctrl *ctrl;
 	uint32_t nsid;
 	uint64_t capacity;               /* LBAs */
@@ -143,5 +144,12 @@ struct pn_py_ns_info {
  * (ValueError/TypeError naming it) and returns a new nvme.IOWorker, not
  * started. Needs the GIL. */
 PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyObject *kwargs);
+
+/* nvme.IOWorker. Workers register with their Controller like Qpairs do
+ * (pn_py_controller_add_qpair); Controller.close() calls this for them: it
+ * stops the worker (error -7) and joins it, deleting its queue, so the
+ * controller can go. close() still returns the result afterwards. */
+extern PyTypeObject pn_py_ioworker_type;
+void pn_py_ioworker_invalidate(PyObject *obj);
 
 #endif

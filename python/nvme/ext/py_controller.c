@@ -122,7 +122,10 @@ static void invalidate_qpairs(ControllerObject *self)
 
 		if (qp && qp != Py_None) {
 			Py_INCREF(qp);
-			pn_py_qpair_invalidate(qp);
+			if (Py_IS_TYPE(qp, &pn_py_ioworker_type))
+				pn_py_ioworker_invalidate(qp);
+			else
+				pn_py_qpair_invalidate(qp);
 			Py_DECREF(qp);
 		}
 	}

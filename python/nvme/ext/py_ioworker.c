@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -28,11 +29,11 @@ typedef struct {
 	PyObject *out_percentile;
 	PyObject *out_cmdlog;
 	PyObject *result;             /* cached result of close() */
-	uint64_t pre_error;           /* 1 when the worker could not run */
+	PyObject *weakrefs;           /* the Controller's list refers to us weakly */
 	bool started, closed;
 } IOWorkerObject;
 
-static PyTypeObject ioworker_type;
+#define ioworker_type pn_py_ioworker_type
 
 /* ---- argument conversion (messages name the parameter) ---------------- */
 
@@ -506,6 +507,9 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 		pn_py_raise(rc == -EINVAL ? PyExc_ValueError : pn_py_error, rc, "ioworker");
 		goto fail;
 	}
+	/* Controller.close() stops and joins us before the controller goes */
+	if (pn_py_controller_add_qpair(ns->controller, (PyObject *)self) < 0)
+		goto fail;
 	self->owner = ns->owner;
 	Py_XINCREF(self->owner);
 	self->verify_owner = ns->verify_owner;
@@ -858,8 +862,28 @@ static PyObject *iow_progress(IOWorkerObject *self, void *closure)
 	return PyLong_FromUnsignedLongLong(p.completed);
 }
 
+void pn_py_ioworker_invalidate(PyObject *obj)
+{
+	IOWorkerObject *self = (IOWorkerObject *)obj;
+
+	if (!self->w || pn_ioworker_finished(self->w))
+		goto wait;
+	pn_ioworker_stop(self->w);
+wait:
+	if (self->w) {
+		struct pn_ioworker *w = self->w;
+
+		Py_BEGIN_ALLOW_THREADS
+		pn_ioworker_wait(w);
+		Py_END_ALLOW_THREADS
+	}
+	pn_clear_error();
+}
+
 static void iow_dealloc(IOWorkerObject *self)
 {
+	if (self->weakrefs)
+		PyObject_ClearWeakRefs((PyObject *)self);
 	if (self->w) {
 		struct pn_ioworker *w = self->w;
 
@@ -896,10 +920,11 @@ static PyGetSetDef iow_getset[] = {
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject ioworker_type = {
+PyTypeObject pn_py_ioworker_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "nvme.IOWorker",
 	.tp_basicsize = sizeof(IOWorkerObject),
+	.tp_weaklistoffset = offsetof(IOWorkerObject, weakrefs),
 	.tp_dealloc = (destructor)iow_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "A background IO workload on one namespace, made by Namespace.ioworker().",
@@ -1000,6 +1025,7 @@ static PyObject *py_ioworker_tmp(PyObject *mod, PyObject *args, PyObject *kwargs
 	ns.lba_size = 1u << id->lbaf[fmt].ds;
 	ns.trim_reads_zeroes = (id->dlfeat & 7) == 1;
 	ns.owner = ctrl_obj;
+	ns.controller = ctrl_obj;
 	PyMem_Free(id);
 	if (!ns.capacity) {
 		PyErr_Format(PyExc_ValueError, "namespace %llu is not active", (unsigned long long)nsid);
