@@ -177,11 +177,28 @@ def run(obj, method, *args, **kwargs):
     def cb(cdw0, status1):
         got.append(Completion(cdw0, status1))
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="ERROR status")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         getattr(obj, method)(*args, cb=cb, **kwargs).waitdone()
+    _sort_warnings(caught)
     assert got, f"{method}: the callback did not run"
     return got[-1]
+
+
+AER_SEEN = []   # dword0 of AER completions reaped while waiting for other commands
+
+
+def _sort_warnings(caught):
+    """Keeps AER completions for wait_aer(), drops error-status warnings (they are
+    values here), and passes every other warning on."""
+    import re
+    for w in caught:
+        text = str(w.message)
+        m = re.search(r"AER triggered, dword0: (0x[0-9a-f]+)", text)
+        if m:
+            AER_SEEN.append(int(m.group(1), 16))
+        elif "ERROR status" not in text:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 STATUS_NAMES = {
@@ -424,3 +441,78 @@ def active_nsids(ctrl, nvme_module):
             break
         ids.append(v)
     return ids
+
+
+# ----------------------------------------------------------- async events
+
+def wait_aer(ctrl, seconds=5.0):
+    """dword0 of the next AER completion (one already reaped by run(), or one reaped
+    within `seconds` while admin commands are sent to drive the reaping), or None."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if AER_SEEN:
+            return AER_SEEN.pop(0)
+        if time.monotonic() >= deadline:
+            return None
+        run(ctrl, "getfeatures", 7)
+        time.sleep(0.02)
+
+
+class EventInjector:
+    """Raises SMART critical warnings on the controller under test, where the
+    platform can: QEMU's monitor in the emulated test bed ($PYNVME_QMP, the
+    controller's QOM path /machine/peripheral/nvme<N> with N = bus - 1). On a real
+    drive there is no generic way, and the tests that need one skip."""
+
+    def __init__(self, pciaddr):
+        import itertools
+        import json
+        import os
+        import select
+        self._json, self._os, self._select = json, os, select
+        path = os.environ.get("PYNVME_QMP")
+        if not path:
+            pytest.skip("no way to raise a SMART event on this platform ($PYNVME_QMP not set)")
+        self.dev = f"/machine/peripheral/nvme{int(pciaddr.split(':')[-2], 16) - 1}"
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self.ids = itertools.count(1)
+        self.pending = b""
+        self.command("qmp_capabilities", check=False)
+
+    def command(self, execute, arguments=None, check=True):
+        cid = f"conformance-{self._os.getpid()}-{next(self.ids)}"
+        msg = {"execute": execute, "id": cid}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        self._os.write(self.fd, self._json.dumps(msg).encode() + b"\n")
+        deadline = time.monotonic() + 10
+        while True:
+            while b"\n" not in self.pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"QMP: no answer to {execute}")
+                if self._select.select([self.fd], [], [], left)[0]:
+                    try:
+                        self.pending += self._os.read(self.fd, 65536)
+                    except BlockingIOError:
+                        pass
+            line, self.pending = self.pending.split(b"\n", 1)
+            try:
+                reply = self._json.loads(line)
+            except ValueError:
+                continue
+            if reply.get("id") != cid:
+                continue
+            if "error" in reply and check:
+                raise RuntimeError(f"QMP {execute}: {reply['error']}")
+            return reply.get("return")
+
+    def critical_warning(self, bits):
+        self.command("qom-set", {"path": self.dev, "property": "smart_critical_warning",
+                                 "value": bits})
+
+    def close(self):
+        try:
+            self.critical_warning(0)
+        finally:
+            self._os.close(self.fd)

@@ -3,14 +3,12 @@
 §6.1.4 MSI-X): full queues, wrap-around and the phase tag, many queues at once,
 several SQs on one CQ, per-vector MSI-X delivery and masking, and invalid
 doorbell writes."""
-import re
 import time
-import warnings
 
 import pytest
 
 import nvme as d
-from conformance_lib import Cap, expect, expect_status, run
+from conformance_lib import Cap, expect, expect_status, run, wait_aer
 
 OK = (0, 0)
 FLUSH = 0x00
@@ -173,21 +171,6 @@ def test_interrupts_disabled_cq(nvme0, plain_ns):
     finally:
         q.delete()
     expect(not fired, "NVMe 1.4 §5.3 (IEN)", "no interrupt from a CQ with IEN = 0", "fired one")
-
-
-def wait_aer(nvme0, seconds=5):
-    """dword0 of the first AER completion within `seconds`, or None."""
-    deadline = time.monotonic() + seconds
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        while time.monotonic() < deadline:
-            nvme0.getfeatures(7).waitdone()
-            for w in caught:
-                m = re.search(r"AER triggered, dword0: (0x[0-9a-f]+)", str(w.message))
-                if m:
-                    return int(m.group(1), 16)
-            time.sleep(0.02)
-    return None
 
 
 def test_invalid_doorbell_value(nvme0, plain_ns):
