@@ -437,3 +437,39 @@ def test_namespace_management_invalid_select(nvme0, idc):
         pytest.skip("OACS bit 3 = 0: no namespace management")
     cpl = run(nvme0, "send_cmd", 0x0d, d.Buffer(4096), nsid=0, cdw10=0xf)
     expect_status(cpl, INVALID_FIELD, "NVMe 1.4 §5.20", "Namespace Management with reserved SEL")
+
+
+# ------------------------------------------------------ doorbell buffer config
+
+def test_doorbell_buffer_config(nvme0, idc):
+    """NVMe 1.4 §5.10 (Doorbell Buffer Config, claimed by OACS bit 8): with a
+    page-aligned shadow doorbell buffer (PRP1) and EventIdx buffer (PRP2) the command
+    completes successfully. (The controller is re-initialized afterwards.)"""
+    if not idc.oacs & (1 << 8):
+        pytest.skip("OACS bit 8 = 0: no Doorbell Buffer Config")
+    buf = d.Buffer(8192)                     # page 0 -> PRP1, page 1 -> PRP2
+    cpl = run(nvme0, "send_cmd", 0x7c, buf)
+    nvme0.reset()
+    expect_status(cpl, OK, "NVMe 1.4 §5.10", "Doorbell Buffer Config with page-aligned buffers")
+
+
+def test_doorbell_buffer_config_unaligned(nvme0, idc):
+    """NVMe 1.4 §5.10 (PRP1/PRP2 are page aligned: bits 11:0 are 0): a buffer address
+    with a page offset aborts with Invalid Field in Command."""
+    if not idc.oacs & (1 << 8):
+        pytest.skip("OACS bit 8 = 0: no Doorbell Buffer Config")
+    buf = d.Buffer(3 * 4096)
+    buf.offset, buf.size = 64, 8192
+    cpl = run(nvme0, "send_cmd", 0x7c, buf)
+    nvme0.reset()
+    expect_status(cpl, INVALID_FIELD, "NVMe 1.4 §5.10", "Doorbell Buffer Config with PRP1 not page aligned")
+
+
+# ------------------------------------------------------------- keep alive
+
+def test_keep_alive(nvme0, idc):
+    """NVMe 1.4 §5.16 (Keep Alive, mandatory when KAS != 0): completes successfully;
+    without KAS the command is not supported (Invalid Command Opcode)."""
+    cpl = run(nvme0, "send_cmd", 0x18)
+    expect_status(cpl, OK if idc.kas else INVALID_OPCODE, "NVMe 1.4 §5.16 / §5.15.2 (KAS)",
+                  f"Keep Alive with KAS {idc.kas}")
