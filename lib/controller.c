@@ -92,10 +92,11 @@ static void bump_generation(struct pn_ctrl *c)
 
 /* The device stopped answering: every admin command gets a synthesized
  * completion; IO qpairs see `failed` on their owner's next call. */
-static void mark_failed(struct pn_ctrl *c)
+static void mark_failed(struct pn_ctrl *c, const char *why)
 {
 	pthread_mutex_lock(&c->admin_lock);
 	if (!is_failed(c)) {
+		snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", why);
 		__atomic_store_n(&c->failed, 1, __ATOMIC_RELEASE);
 		if (c->adminq_ready)
 			pn_queue_fail_all(&c->adminq, true);
@@ -110,17 +111,24 @@ int pn_ctrl_check_health(struct pn_ctrl *c)
 
 	c->last_health_tsc = pn_tsc();
 	if (is_failed(c))
-		return pn_fail(ENODEV, "%s: the controller has failed or is gone", c->name);
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
 	pn_ctrl_read32(c, NVME_REG_CSTS, &csts);
 	if (csts == 0xffffffff) {
-		mark_failed(c);
-		return pn_fail(ENODEV, "%s: registers read all ones (device removed or not decoding)",
-			       c->name);
+		mark_failed(c, "registers read all ones (device removed or not decoding)");
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
 	}
 	if (csts & (1u << 1)) {
-		mark_failed(c);
-		return pn_fail(ENODEV, "%s: controller fatal status (CSTS.CFS=1, CSTS 0x%x)",
-			       c->name, csts);
+		mark_failed(c, "controller fatal status (CSTS.CFS=1)");
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
+	}
+	if (!(csts & 1)) {
+		/* Someone waits for completions from a controller that is not
+		 * ready: disabled behind the driver's back, reset, or without
+		 * power (QEMU then reads zeroes, not ones). Nothing outstanding
+		 * can complete any more. */
+		mark_failed(c, "controller not ready (CSTS.RDY=0: disabled, reset or without power); "
+			    "re-initialise it");
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
 	}
 	return 0;
 }
@@ -463,8 +471,10 @@ int pn_ctrl_init_adminq(struct pn_ctrl *c)
 	};
 	int rc;
 
-	if (c->pci->reset_count != c->pci_reset_count)
-		irq_setup(c); /* a PCIe reset lost the interrupt setup */
+	if (c->pci->reset_count != c->pci_reset_count || c->irq_lost) {
+		irq_setup(c); /* a PCIe reset or power loss lost the interrupt setup */
+		c->irq_lost = false;
+	}
 	pthread_mutex_lock(&c->admin_lock);
 	if (c->adminq_ready) {
 		pn_queue_fail_all(&c->adminq, true);
@@ -508,7 +518,7 @@ int pn_ctrl_admin_submit(struct pn_ctrl *c, const struct pn_sqe *sqe, uint64_t i
 	int rc;
 
 	if (is_failed(c))
-		return pn_fail(ENODEV, "%s: the controller has failed or is gone", c->name);
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
 	rc = pn_ctrl_mmio_ok(c);
 	if (rc < 0)
 		return rc;
@@ -603,8 +613,8 @@ int pn_ctrl_admin_sync(struct pn_ctrl *c, const struct pn_sqe *sqe, uint64_t iov
 		*cqe_out = w.cqe;
 	if (w.cqe.status == PN_STATUS_SYNTH) {
 		if (is_failed(c))
-			return pn_fail(ENODEV, "%s: %s: the controller failed or is gone", c->name,
-				       opcode_name(sqe->opc));
+			return pn_fail(ENODEV, "%s: %s: %s", c->name, opcode_name(sqe->opc),
+				       c->fail_reason);
 		return pn_fail(ETIMEDOUT, "%s: %s timed out after %u ms", c->name,
 			       opcode_name(sqe->opc), c->timeout_ms);
 	}
@@ -732,6 +742,57 @@ int pn_ctrl_init(struct pn_ctrl *c)
 	return rc;
 }
 
+int pn_ctrl_shutdown(struct pn_ctrl *c, bool abrupt)
+{
+	uint64_t limit_ms = 10000, start;
+	uint32_t cc, csts;
+	int rc;
+
+	if (c->id_valid && c->id.rtd3e / 1000 > limit_ms)
+		limit_ms = c->id.rtd3e / 1000;
+	rc = pn_ctrl_read32(c, NVME_REG_CC, &cc);
+	if (rc < 0)
+		return rc;
+	if (cc == 0xffffffff)
+		return pn_fail(ENODEV, "%s: CC reads all ones", c->name);
+	cc = (cc & ~(3u << 14)) | (abrupt ? 2u : 1u) << 14;
+	rc = pn_ctrl_write32(c, NVME_REG_CC, cc);
+	if (rc < 0)
+		return rc;
+	start = pn_monotonic_ns();
+	for (;;) {
+		pn_ctrl_read32(c, NVME_REG_CSTS, &csts);
+		if (csts == 0xffffffff)
+			return pn_fail(ENODEV, "%s: CSTS reads all ones during shutdown", c->name);
+		if (((csts >> 2) & 3) == 2)
+			return 0;
+		if (pn_monotonic_ns() - start > limit_ms * 1000000ull)
+			return pn_fail(ETIMEDOUT, "%s: CSTS.SHST not complete %llu ms after CC.SHN=%u",
+				       c->name, (unsigned long long)limit_ms, abrupt ? 2 : 1);
+		sleep_us(1000);
+	}
+}
+
+int pn_ctrl_nssr(struct pn_ctrl *c)
+{
+	if (!NVME_CAP_NSSRC(c->cap))
+		return pn_fail(ENOTSUP, "%s: NVM Subsystem Reset is not supported by this controller "
+			       "(CAP.NSSRS=0)", c->name);
+	return pn_ctrl_write32(c, NVME_REG_NSSR, 0x4e564d65); /* "NVMe" */
+}
+
+void pn_ctrl_power_lost(struct pn_ctrl *c)
+{
+	c->irq_lost = true;
+	mark_failed(c, "the device lost power");
+	bump_generation(c);
+}
+
+int pn_ctrl_power_restored(struct pn_ctrl *c)
+{
+	return vfio_pci_enable(c->pci);
+}
+
 int pn_ctrl_reset(struct pn_ctrl *c)
 {
 	return pn_ctrl_init(c);
@@ -805,7 +866,7 @@ int pn_qpair_create(struct pn_ctrl *c, uint32_t depth, uint8_t prio, bool ien, u
 	if (depth < 2 || depth > 65536)
 		return pn_fail(EINVAL, "depth %u is outside 2..65536", depth);
 	if (is_failed(c))
-		return pn_fail(ENODEV, "%s: the controller has failed or is gone", c->name);
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
 	qp = calloc(1, sizeof(*qp));
 	if (!qp)
 		return pn_fail(ENOMEM, "no memory for a qpair");
@@ -940,7 +1001,7 @@ int pn_qpair_check(struct pn_qpair *qp)
 
 	if (is_failed(c)) {
 		pn_queue_fail_all(&qp->q, true);
-		return pn_fail(ENODEV, "%s: the controller has failed or is gone", c->name);
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
 	}
 	if (qp->deleted)
 		return pn_fail(ENODEV, "%s: qpair %u was deleted", c->name, qp->qid);

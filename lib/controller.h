@@ -79,11 +79,14 @@ struct pn_ctrl {
 
 	/* generation: bumped whenever the device lost its queues (reset) */
 	uint32_t generation;
-	/* set once the device failed (CFS) or vanished (all ones); atomic */
+	/* set once the device failed (CFS), vanished (all ones) or was found
+	 * not ready; atomic. fail_reason says which, for later refusals. */
 	int failed;
+	char fail_reason[160];
 	uint64_t last_health_tsc;
 	uint32_t pci_reset_count;    /* vfio_pci reset_count when interrupts were set up */
 	int pm_cap;                  /* PCI power management capability offset, or -1 */
+	bool irq_lost;               /* interrupts must be set up again (power loss) */
 
 	/* facts from identify / set features */
 	struct nvme_id_ctrl id;      /* cached identify controller (zero until read) */
@@ -186,8 +189,10 @@ int pn_ctrl_admin_sync(struct pn_ctrl *c, const struct pn_sqe *sqe, uint64_t iov
 int pn_ctrl_identify(struct pn_ctrl *c, uint8_t cns, uint32_t nsid, uint16_t cntid, uint8_t csi,
 		     void *out);
 
-/* Reads CSTS; when the device reports CFS or reads all ones, marks the
- * controller failed and fails the admin queue. Returns 0 when healthy,
+/* Reads CSTS; when the device reports CFS, reads all ones, or is not
+ * ready (RDY=0: nothing outstanding can complete), marks the controller
+ * failed and fails the admin queue (IO qpairs fail on their owner's next
+ * call). pn_ctrl_init_adminq() clears the state. Returns 0 when healthy,
  * -ENODEV otherwise. */
 int pn_ctrl_check_health(struct pn_ctrl *c);
 
@@ -198,6 +203,26 @@ int pn_ctrl_check_health(struct pn_ctrl *c);
  * scripts) check first. Costs two config-space reads. Returns 0 or -ENODEV
  * with the reason. */
 int pn_ctrl_mmio_ok(struct pn_ctrl *c);
+
+/* Shutdown notification: CC.SHN normal (abrupt false) or abrupt, then waits
+ * for CSTS.SHST = complete (bounded by RTD3E, at least 10 s). The
+ * controller needs pn_ctrl_reset() afterwards. Returns 0 or -errno. */
+int pn_ctrl_shutdown(struct pn_ctrl *c, bool abrupt);
+
+/* NVM Subsystem Reset (writes "NVMe" to NSSR). Returns 0, or -ENOTSUP when
+ * CAP.NSSRS says the controller does not support it. The controller needs
+ * pn_ctrl_reset() afterwards. */
+int pn_ctrl_nssr(struct pn_ctrl *c);
+
+/* The function lost power (or was reset behind VFIO's back): every
+ * outstanding command is failed, and the interrupt setup is redone at the
+ * next pn_ctrl_init_adminq(). Call pn_ctrl_power_restored() once it is
+ * back. */
+void pn_ctrl_power_lost(struct pn_ctrl *c);
+
+/* The function answers again after power-on: enables memory decoding and
+ * bus mastering again (the kernel restores the BARs). Returns 0 or -errno. */
+int pn_ctrl_power_restored(struct pn_ctrl *c);
 
 /* Sets the per-command timeout of the admin queue and of every qpair
  * created afterwards (and existing ones). */

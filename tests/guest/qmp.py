@@ -89,3 +89,21 @@ class Qmp:
 
     def qom_get(self, path, prop):
         return self.command("qom-get", {"path": path, "property": prop})
+
+    def nvme_ns_path(self, ctrl_index, nsid):
+        """QOM path of the test bed's nvme-ns device of controller `ctrl_index`
+        (id nvme<i>) and namespace `nsid` (its drive is node c<i>n<nsid>)."""
+        node = f"c{ctrl_index}n{nsid}"
+        for child in self.command("qom-list", {"path": "/machine/peripheral-anon"}):
+            if child.get("type") != "child<nvme-ns>":
+                continue
+            path = "/machine/peripheral-anon/" + child["name"]
+            if self.qom_get(path, "drive") == node:
+                return path
+        raise QmpError(f"no nvme-ns with drive {node}")
+
+    def throttle(self, qom_path, iops):
+        """Limits a guest device's block backend to `iops` (0: unlimited)."""
+        args = {"id": qom_path, "bps": 0, "bps_rd": 0, "bps_wr": 0,
+                "iops": iops, "iops_rd": 0, "iops_wr": 0}
+        return self.command("block_set_io_throttle", args)

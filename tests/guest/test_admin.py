@@ -177,22 +177,20 @@ def test_admin_queue_wraps(nvme0):
     assert nvme0.id_data(1, 0) == 0x1b36
 
 
-def test_timeout_completes_with_all_ones(nvme0):
-    # disable the controller behind the driver's back: nothing completes
-    nvme0.timeout = 300
+def test_controller_disabled_behind_driver_fails_fast(nvme0):
+    """Commands cannot complete once CC.EN is cleared under them: the driver
+    notices CSTS.RDY=0 while waiting and completes them with all ones long
+    before the command timeout."""
     nvme0[0x14] = nvme0[0x14] & ~1
     while nvme0[0x1c] & 1:
         pass
-    got = []
     start = time.monotonic()
     with pytest.warns(UserWarning, match="ERROR status: 07/ff"):
-        dw0 = nvme0.getfeatures(7, cb=lambda cpl: got.append(cpl)).waitdone()
-    took = time.monotonic() - start
-    assert 0.25 < took < 5
+        dw0 = nvme0.getfeatures(7).waitdone()
     assert dw0 == 0xffffffff
-    assert got[0][0] == 0xffffffff and got[0][3] >> 16 == 0xffff
-    assert nvme0.cmdlog(1)[0]["synthesized"]
-    nvme0.timeout = 10000
+    assert time.monotonic() - start < 2
+    with pytest.raises(d.NvmeError, match="not ready"):
+        nvme0.getfeatures(7)
     nvme0.reset()
     assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
 

@@ -41,6 +41,7 @@ static int (*const registrations[])(PyObject *) = {
 	pn_py_register_controller,
 	pn_py_register_qpair,
 	pn_py_register_ioworker,
+	pn_py_register_subsystem,
 };
 
 static struct PyModuleDef nvme_module = {

@@ -24,6 +24,7 @@ int pn_py_register_srand(PyObject *module);
 int pn_py_register_buffer(PyObject *module);
 int pn_py_register_controller(PyObject *module);
 int pn_py_register_qpair(PyObject *module);
+int pn_py_register_subsystem(PyObject *module);
 
 /* nvme.Buffer (py_buffer.c): DMA memory of a Python script. */
 struct dma_region;

@@ -292,7 +292,6 @@ static int warn_aer_events(struct pn_py_queue *pq)
 static void wait_slice(struct pn_py_queue *pq, uint32_t want)
 {
 	uint64_t start = pn_monotonic_ns();
-	uint64_t last_health = start;
 	unsigned idle = 0;
 	int vector = -1;
 
@@ -313,9 +312,8 @@ static void wait_slice(struct pn_py_queue *pq, uint32_t want)
 		now = pn_monotonic_ns();
 		if (now - start > SLICE_NS)
 			return;
-		if (pq->qp && now - last_health > 50000000ull) {
+		if (pq->qp && pn_tsc() - pq->ctrl->last_health_tsc > pn_ns_to_tsc(50000000ull)) {
 			/* IO waits also notice a device that failed or vanished */
-			last_health = now;
 			pn_ctrl_check_health(pq->ctrl);
 			pn_clear_error();
 		}

@@ -1,0 +1,107 @@
+"""Subsystem: NSSR, shutdown notification, power off/on through the PCIe
+slot's power controller (the test bed puts each drive behind a root port)."""
+import time
+import warnings
+
+import pytest
+
+import nvme as d
+
+FLUSH = 0x00
+
+
+def msix_fired(q, within=0.5):
+    """The MSI-X message may land a little after the CQE was polled."""
+    deadline = time.monotonic() + within
+    while not q.msix_isset():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_nssr_follows_cap(nvme0, subsystem):
+    if (nvme0.cap >> 36) & 1:
+        subsystem.reset()
+        nvme0.reset()
+        assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+    else:
+        with pytest.raises(d.NvmeError, match="NSSRS=0"):
+            subsystem.reset()
+
+
+def test_shutdown_notify(nvme0, subsystem):
+    for abrupt in (False, True):
+        subsystem.shutdown_notify(abrupt)
+        assert (nvme0[0x1c] >> 2) & 3 == 2, "CSTS.SHST complete"
+        assert (nvme0[0x14] >> 14) & 3 == (2 if abrupt else 1)
+        nvme0.reset()
+        assert (nvme0[0x14] >> 14) & 3 == 0
+        assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+
+
+def vendor_id(pciaddr):
+    """The Vendor ID from the hardware (sysfs; VFIO shows a cached one)."""
+    bdf = pciaddr if pciaddr.count(":") == 2 else "0000:" + pciaddr
+    with open(f"/sys/bus/pci/devices/{bdf}/config", "rb") as f:
+        return int.from_bytes(f.read(2), "little")
+
+
+def test_power_cycle_by_slot(nvme0, subsystem, pciaddr):
+    q = d.Qpair(nvme0, 8)
+    q.send_cmd(FLUSH).waitdone()
+    subsystem.poweroff()
+    try:
+        assert vendor_id(pciaddr) == 0xffff, "no power: config space reads all ones"
+    finally:
+        subsystem.poweron()
+    assert vendor_id(pciaddr) == 0x1b36
+    nvme0.reset()
+    assert nvme0.id_data(1, 0) == 0x1b36
+    q.send_cmd(FLUSH).waitdone()
+    q.msix_clear()
+    q.send_cmd(FLUSH).waitdone()
+    assert msix_fired(q), "interrupts work again after power-on"
+    start = time.monotonic()
+    subsystem.power_cycle(1)
+    assert time.monotonic() - start >= 1
+    nvme0.reset()
+    q.send_cmd(FLUSH).waitdone()
+    q.delete()
+
+
+def test_power_loss_with_commands_outstanding(nvme0, subsystem):
+    q = d.Qpair(nvme0, 16)
+    buf = d.Buffer(64 * 1024)
+    for i in range(10):
+        q.send_cmd(0x02, buf, nsid=1, cdw10=i * 128, cdw12=15)
+    subsystem.poweroff()
+    try:
+        start = time.monotonic()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q.waitdone(10)  # real or synthesized completions, no hang
+        assert time.monotonic() - start < 5
+        with pytest.raises(d.NvmeError):
+            nvme0.getfeatures(7)
+    finally:
+        subsystem.poweron()
+    nvme0.reset()
+    q.send_cmd(FLUSH).waitdone()
+    q.delete()
+
+
+def test_power_callbacks(nvme0):
+    calls = []
+    sub = d.Subsystem(nvme0, poweron_cb=lambda: calls.append("on"),
+                      poweroff_cb=lambda: calls.append("off"))
+    sub.power_cycle(0)
+    assert calls == ["off", "on"]
+    nvme0.reset()  # the driver treated it as a power loss
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+    with pytest.raises(TypeError):
+        d.Subsystem(nvme0, poweron_cb=3)
+    with pytest.raises(TypeError):
+        d.Subsystem("nvme0")
+    with pytest.raises(ValueError):
+        sub.power_cycle(-1)
