@@ -257,3 +257,36 @@ def test_deleted_qpair_refuses(nvme0):
         q.waitdone()
     q.delete()
     assert "deleted" in repr(q)
+
+
+def test_one_thread_per_qpair(nvme0, pciaddr):
+    """While one thread waits on a Qpair (GIL released), others are refused
+    instead of racing on the queue."""
+    import threading
+    if not os.environ.get("PYNVME_QMP"):
+        pytest.skip("no QMP port")
+    index = int(pciaddr.split(":")[-2], 16) - 1
+    q = d.Qpair(nvme0, 8)
+    buf = d.Buffer(4096)
+    with Qmp() as qmp:
+        ns = qmp.nvme_ns_path(index, 1)
+        qmp.throttle(ns, 1)
+        try:
+            for i in range(3):
+                q.send_cmd(0x02, buf, nsid=1, cdw10=i)
+            waiter = threading.Thread(target=q.waitdone, args=(3,))
+            waiter.start()
+            time.sleep(0.3)
+            assert waiter.is_alive()
+            with pytest.raises(RuntimeError, match="another thread"):
+                q.send_cmd(FLUSH)
+            with pytest.raises(RuntimeError, match="another thread"):
+                q.waitdone()
+            with pytest.raises(RuntimeError, match="another thread"):
+                q.delete()
+            waiter.join(10)
+            assert not waiter.is_alive()
+        finally:
+            qmp.throttle(ns, 0)
+    q.send_cmd(FLUSH).waitdone()
+    q.delete()

@@ -73,6 +73,7 @@ struct pn_py_queue {
 	struct pn_py_cmd *done_head, *done_tail;
 	long pending;                  /* submitted from Python, not reaped yet */
 	int in_callback;
+	int polling;                   /* a thread polls it with the GIL released */
 	uint16_t latest_cid;
 	uint64_t latest_latency_us;
 	char name[48];                 /* "nvme0 0000:01:00.0" style, for messages */

@@ -137,6 +137,13 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
 		PyErr_Format(PyExc_ValueError, "%s is closed", pq->name);
 		return -1;
 	}
+	if (pq->qp && pq->polling) {
+		/* an IO queue has one owner: another thread is inside waitdone() */
+		PyErr_Format(PyExc_RuntimeError,
+			     "%s is being polled by another thread's waitdone(); one thread per Qpair",
+			     pq->name);
+		return -1;
+	}
 	if (cb == Py_None)
 		cb = NULL;
 	if (buf == Py_None)
@@ -340,6 +347,9 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 	if (pq->in_callback)
 		return PyErr_Format(PyExc_RuntimeError,
 				    "waitdone() called inside a completion callback of %s", pq->name);
+	if (pq->polling)
+		return PyErr_Format(PyExc_RuntimeError,
+				    "%s: another thread is inside waitdone() already", pq->name);
 	if (expected < 1)
 		return PyErr_Format(PyExc_ValueError, "expected must be >= 1, got %ld", expected);
 	if (expected > pq->pending)
@@ -358,9 +368,11 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 		}
 		if (warn_aer_events(pq) < 0)
 			return NULL;
+		pq->polling = 1;
 		Py_BEGIN_ALLOW_THREADS
 		wait_slice(pq, (uint32_t)(expected - reaped));
 		Py_END_ALLOW_THREADS
+		pq->polling = 0;
 		if (PyErr_CheckSignals() < 0)
 			return NULL;
 		if (!pq->ctrl)

@@ -203,8 +203,22 @@ static void ctrl_dealloc(ControllerObject *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Teardown while another thread polls this controller's queues (with the
+ * GIL released) would free memory under it. */
+static int refuse_while_polled(ControllerObject *self, const char *what)
+{
+	if (self->aq.polling) {
+		PyErr_Format(PyExc_RuntimeError, "%s: %s while another thread is inside waitdone()",
+			     self->aq.name, what);
+		return -1;
+	}
+	return 0;
+}
+
 static PyObject *ctrl_close_method(ControllerObject *self, PyObject *unused)
 {
+	if (refuse_while_polled(self, "close()") < 0)
+		return NULL;
 	ctrl_close(self);
 	Py_RETURN_NONE;
 }
@@ -219,6 +233,8 @@ static PyObject *ctrl_enter(ControllerObject *self, PyObject *unused)
 
 static PyObject *ctrl_exit(ControllerObject *self, PyObject *args)
 {
+	if (refuse_while_polled(self, "close()") < 0)
+		return NULL;
 	ctrl_close(self);
 	Py_RETURN_FALSE;
 }
@@ -370,6 +386,8 @@ static PyObject *ctrl_init_adminq(ControllerObject *self, PyObject *unused)
 		return NULL;
 	if (self->aq.in_callback)
 		return PyErr_Format(PyExc_RuntimeError, "init_adminq() inside a completion callback");
+	if (refuse_while_polled(self, "init_adminq()") < 0)
+		return NULL;
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_init_adminq(self->ctrl);
 	Py_END_ALLOW_THREADS
@@ -422,6 +440,8 @@ static PyObject *ctrl_reset(ControllerObject *self, PyObject *unused)
 		return NULL;
 	if (self->aq.in_callback)
 		return PyErr_Format(PyExc_RuntimeError, "reset() inside a completion callback");
+	if (refuse_while_polled(self, "reset()") < 0)
+		return NULL;
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_disable(self->ctrl);
 	Py_END_ALLOW_THREADS

@@ -147,6 +147,9 @@ static PyObject *qpair_delete(QpairObject *self, PyObject *unused)
 
 	if (self->pq.in_callback)
 		return PyErr_Format(PyExc_RuntimeError, "delete() inside a completion callback");
+	if (self->pq.polling)
+		return PyErr_Format(PyExc_RuntimeError, "%s: delete() while another thread is inside "
+				    "waitdone()", self->pq.name);
 	rc = qpair_delete_c(self);
 	if (rc < 0) {
 		if (rc == -EIO) {
