@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BDF=${BENCH_BDF:-$(ls /sys/bus/pci/drivers/vfio-pci | grep -m1 ':..:..\..')}
 T=${BENCH_SECONDS:-5}
+REPS=${BENCH_REPS:-2}   # rows alternate; the table keeps each row's best run
 OUT=${BENCH_OUT:-/tmp/bench.jsonl}
 : > "$OUT"
 echo "bench: $BDF, ${T} s per run, $(nproc) vCPUs, $(date -u +%Y-%m-%dT%H:%MZ)" >&2
@@ -15,6 +16,7 @@ row() {  # row NAME WORKLOAD JSON-LINE
 }
 WORKLOADS="rand4k-qd1:4096:1:rand rand4k-qd32:4096:32:rand seq128k-qd32:131072:32:seq"
 
+for rep in $(seq $REPS); do
 for w in $WORKLOADS; do
 	IFS=: read name bs qd kind <<E
 $w
@@ -29,13 +31,14 @@ E
 		row "ioworker-verify$v" $name "$(/usr/bin/python3 bench/ioworker_row.py $BDF $bs $qd $T $kind $v)"
 	done
 done
+done
 
 # (d) the kernel driver with fio on the same controller
 tools/nvme-setup --modules-dir "$PYNVME_GUEST_MODULES" unbind $BDF >&2 || true
 modprobe -d "$PYNVME_GUEST_MODULES" nvme 2>/dev/null || true
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 1; done
 if [ -b /dev/nvme0n1 ]; then
-	for w in $WORKLOADS; do
+	for rep in $(seq $REPS); do for w in $WORKLOADS; do
 		IFS=: read name bs qd kind <<E
 $w
 E
@@ -46,7 +49,7 @@ E
 				--output-format=json 2>/dev/null | /usr/bin/python3 bench/fio_row.py)
 			row "fio-$eng" $name "$j"
 		done
-	done
+	done; done
 else
 	echo "bench: no /dev/nvme0n1 from the kernel driver; fio rows skipped" >&2
 fi

@@ -774,6 +774,7 @@ static void *worker_main(void *arg)
 	struct run_state *rs = &w->rs;
 	struct pn_queue *q = w->q;
 	const uint64_t hz = pn_tsc_hz();
+	uint32_t log_entries;
 
 	pin_thread(w);
 	rs->hz = hz;
@@ -783,6 +784,11 @@ static void *worker_main(void *arg)
 	w->cq_doorbell = q->cq_doorbell;
 	q->cq_doorbell = &w->cq_doorbell_sink;
 	rs->cq_rung = q->cq_head;
+	/* the queue's command log costs two divisions and 80 bytes of copies
+	 * per IO: keep it only when output_cmdlog_list asks for it */
+	log_entries = q->log_entries;
+	if (!w->cfg.cmdlog_count)
+		q->log_entries = 0;
 	if (sigsetjmp(worker_jmp, 1) == 0) {
 		worker_jmp_armed = 1;
 		worker_run(w);
@@ -796,6 +802,7 @@ static void *worker_main(void *arg)
 		pn_queue_fail_all(q, true);
 	}
 	q->cq_doorbell = w->cq_doorbell;
+	q->log_entries = log_entries;
 	/* The IOs after the last full second count too, so the per-second
 	 * counts sum to the total: a partial second of its own when it lasted
 	 * over 10 ms, else (the drain right after `time` ended) the last one. */
