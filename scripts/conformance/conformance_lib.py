@@ -216,7 +216,7 @@ STATUS_NAMES = {
     (1, 0x08): "Invalid Interrupt Vector", (1, 0x09): "Invalid Log Page",
     (1, 0x0a): "Invalid Format", (1, 0x0c): "Invalid Queue Deletion",
     (1, 0x0d): "Feature Identifier Not Saveable", (1, 0x0e): "Feature Not Changeable",
-    (1, 0x0f): "Feature Not Namespace Specific", (1, 0x80): "Conflicting Attributes",
+    (1, 0x0f): "Feature Not Namespace Specific", (1, 0x18): "Namespace Already Attached", (1, 0x80): "Conflicting Attributes",
     (1, 0x81): "Invalid Protection Information", (2, 0x81): "Unrecovered Read Error",
     (2, 0x82): "End-to-end Guard Check Error", (2, 0x84): "End-to-end Reference Tag Check Error",
     (2, 0x85): "Compare Failure",

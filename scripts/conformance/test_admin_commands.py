@@ -473,3 +473,33 @@ def test_keep_alive(nvme0, idc):
     cpl = run(nvme0, "send_cmd", 0x18)
     expect_status(cpl, OK if idc.kas else INVALID_OPCODE, "NVMe 1.4 §5.16 / §5.15.2 (KAS)",
                   f"Keep Alive with KAS {idc.kas}")
+
+
+# ----------------------------------------------------- namespace attachment
+
+def controller_list(cntids):
+    buf = d.Buffer(4096)
+    buf[0:2] = len(cntids).to_bytes(2, "little")
+    for i, c in enumerate(cntids):
+        buf[2 + 2 * i:4 + 2 * i] = c.to_bytes(2, "little")
+    return buf
+
+
+def test_attach_already_attached_namespace(nvme0, idc, nsids):
+    """NVMe 1.4 §5.19 (Namespace Attachment, SEL 0h attach; Figure 237): attaching a
+    namespace to a controller it is already attached to aborts with Namespace Already
+    Attached (01/18)."""
+    if not idc.oacs & (1 << 3):
+        pytest.skip("OACS bit 3 = 0: no namespace attachment")
+    cntid = idc(79, 78)
+    cpl = run(nvme0, "send_cmd", 0x15, controller_list([cntid]), nsid=nsids[0], cdw10=0)
+    expect_status(cpl, (1, 0x18), "NVMe 1.4 §5.19", f"attaching NSID {nsids[0]} again to controller {cntid}")
+
+
+def test_attach_invalid_namespace(nvme0, idc):
+    """NVMe 1.4 §5.19 / §6.1.2: Namespace Attachment of an invalid NSID (above NN) aborts
+    with Invalid Namespace or Format (or Invalid Field)."""
+    if not idc.oacs & (1 << 3):
+        pytest.skip("OACS bit 3 = 0: no namespace attachment")
+    cpl = run(nvme0, "send_cmd", 0x15, controller_list([idc(79, 78)]), nsid=idc.nn + 1, cdw10=0)
+    expect_status(cpl, [INVALID_NS, INVALID_FIELD], "NVMe 1.4 §5.19", f"attaching invalid NSID {idc.nn + 1}")

@@ -264,3 +264,48 @@ def test_self_test_log(nvme0, idc):
     cpl, data = log_page(nvme0, d, 0x06, size=564)
     expect(cpl.ok and data(0) & 0xf in (0, 1, 2, 0xe), "NVMe 1.4 §5.14.1.6",
            "a defined current operation", f"reports 0x{data(0):02x} ({cpl})")
+
+
+def test_smart_log_counts_data_written(nvme0, plain_ns):
+    """NVMe 1.4 §5.14.1.2 (Data Units Written: thousands of 512-byte units, rounded up;
+    Host Write Commands): writing 1 MiB (2048 units) raises Data Units Written by at
+    least 2 and Host Write Commands by the number of writes."""
+    nsid, ns = plain_ns
+    _, before = log_page(nvme0, d, 0x02, size=512)
+    q = d.Qpair(nvme0, 8)
+    chunk = 128 * 1024
+    if nvme0.mdts and chunk > nvme0.mdts:
+        chunk = nvme0.mdts
+    nlb = chunk // ns.lba_size
+    buf = d.Buffer(chunk, ptype=0xbeef, pvalue=50)
+    writes = (1 << 20) // chunk
+    try:
+        for i in range(writes):
+            q.send_cmd(0x01, buf, nsid=nsid, cdw10=4096 + i * nlb, cdw12=nlb - 1).waitdone()
+    finally:
+        q.delete()
+    _, after = log_page(nvme0, d, 0x02, size=512)
+    duw0, duw1 = before(63, 48), after(63, 48)
+    hwc0, hwc1 = before(95, 80), after(95, 80)
+    expect(duw1 - duw0 >= 2, "NVMe 1.4 §5.14.1.2 (Data Units Written)",
+           "an increase of at least 2 (2048 units of 512 bytes written, rounded up)",
+           f"went from {duw0} to {duw1}")
+    expect(hwc1 - hwc0 >= writes, "NVMe 1.4 §5.14.1.2 (Host Write Commands)",
+           f"an increase of at least {writes}", f"went from {hwc0} to {hwc1}")
+
+
+def test_changed_namespace_list(nvme0, idc):
+    """NVMe 1.4 §5.14.1.4 (Changed Namespace List, claimed by OAES bit 8): a list of
+    up to 1024 NSIDs in increasing order, each a valid NSID (<= NN), ended by zeroes,
+    or FFFFFFFFh alone when more than 1024 changed."""
+    if not idc.oaes & (1 << 8):
+        pytest.skip("OAES bit 8 = 0: no Changed Namespace List")
+    cpl, data = log_page(nvme0, d, 0x04, size=4096)
+    expect(cpl.ok, "NVMe 1.4 §5.14.1.4", "the Changed Namespace List", f"gives {cpl}")
+    ids = [data(4 * i + 3, 4 * i) for i in range(1024)]
+    if ids[0] == 0xffffffff:
+        return
+    listed = ids[:ids.index(0)] if 0 in ids else ids
+    expect(listed == sorted(set(listed)) and all(1 <= n <= idc.nn for n in listed)
+           and not any(ids[len(listed):]), "NVMe 1.4 §5.14.1.4",
+           "increasing valid NSIDs followed by zeroes", f"returns {listed[:16]}")
