@@ -157,7 +157,7 @@ def test_bar0_size_covers_registers(pcie, cap):
     (0x00, 2, "Vendor ID"), (0x02, 2, "Device ID"), (0x08, 1, "Revision ID"),
     (0x09, 3, "Class Code"), (0x0e, 1, "Header Type"), (0x2c, 2, "Subsystem Vendor ID"),
     (0x2e, 2, "Subsystem ID"), (0x34, 1, "Capabilities Pointer"), (0x3d, 1, "Interrupt Pin"),
-], ids=lambda v: v if isinstance(v, str) else None)
+], ids=["vid", "did", "rid", "class", "header_type", "ssvid", "ssid", "cap_ptr", "int_pin"])
 def test_read_only_header_field_ignores_writes(pcie, offset, width, name):
     """PCIe 4.0 §7.5.1 (HwInit/RO fields of the type 0 header): writes have no effect."""
     before = pcie.register(offset, width)
@@ -521,7 +521,7 @@ def test_aspm_control_supported_states(pcie, aspm):
 @pytest.mark.parametrize("offset,name", [
     (0x02, "PCI Express Capabilities"), (0x04, "Device Capabilities"),
     (0x0c, "Link Capabilities"), (0x24, "Device Capabilities 2"),
-], ids=lambda v: v if isinstance(v, str) else None)
+], ids=["pcie_caps", "devcap", "linkcap", "devcap2"])
 def test_pcie_capability_ro_registers_ignore_writes(pcie, offset, name):
     """PCIe 4.0 §7.5.3.2/3/6/15: the capability registers are read-only (RO/HwInit):
     writes have no effect."""
