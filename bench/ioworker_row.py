@@ -1,5 +1,5 @@
-"""One benchmark row (qdepth is the queue size: QD IOs in flight need QD + 1): the ioworker from Python (nvme._ioworker until the
-Namespace class exists). argv: BDF BS QD SECONDS rand|seq VERIFY(0/1)."""
+"""One benchmark row (qdepth is the queue size: QD IOs in flight need QD + 1): the ioworker from Python
+(Namespace.ioworker). argv: BDF BS QD SECONDS rand|seq VERIFY(0/1)."""
 import json
 import sys
 import warnings
@@ -10,24 +10,24 @@ bdf, bs, qd, secs, kind, verify = sys.argv[1:7]
 bs, qd, secs, verify = int(bs), int(qd), int(secs), verify == "1"
 p = d.Pcie(bdf)
 c = d.Controller(p)
-lba = 4096
-nlba = c.id_data(7, 0, nsid=1, cns=0)
-kw = {}
+ns = d.Namespace(c, 1)
+lba = ns.lba_size
 if verify:
     # the null backend reads zeroes: record the whole namespace as zeroes with
     # one write-zeroes pass, so that every read is checked
-    kw["verify_table"] = d._verify_table(nlba, lba)
-    d._ioworker(c, 1, op_percentage={8: 100}, io_size=bs // lba, lba_random=False,
-                qdepth=32, **kw).start().close()
+    ns.verify_enable(True)
+    ns.ioworker(op_percentage={8: 100}, io_size=bs // lba, lba_random=False,
+                qdepth=32).start().close()
 pct = {99.9: None}
 with warnings.catch_warnings():
     warnings.simplefilter("error")
-    r = d._ioworker(c, 1, io_size=bs // lba, qdepth=qd + 1, time=secs, lba_random=kind == "rand",
-                    output_percentile_latency=pct, **kw).start().close()
+    r = ns.ioworker(io_size=bs // lba, qdepth=qd + 1, time=secs, lba_random=kind == "rand",
+                    output_percentile_latency=pct).start().close()
 ios = r.io_count_read + r.io_count_nonread
 print(json.dumps({"iops": ios * 1000.0 / r.mseconds, "lat_mean_us": r.latency_average_us,
                   "lat_p999_us": pct[99.9], "cpu_ns_per_io": r.cpu_ns / max(ios, 1),
                   "mmio_per_io": (r.sq_doorbells + r.cq_doorbells) / max(ios, 1),
                   "error": r.error}))
+ns.close()
 c.close()
 p.close()

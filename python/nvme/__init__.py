@@ -6,8 +6,6 @@
 """
 from ._nvme import *  # noqa: F401,F403  (the classes of the API live in the C extension)
 from ._nvme import NvmeError  # noqa: F401
-# Until the Namespace class exists: Namespace.ioworker() from a Controller.
-from ._nvme import _ioworker, _verify_table  # noqa: F401
 
 
 class _IOWorkerResult(dict):

@@ -2,9 +2,9 @@
 0000:01:00.0 (two file-backed namespaces that keep data, 512 B LBAs, mdts=7) and
 0000:02:00.0 (null backend, 4 KiB LBAs).
 
-Until the Namespace class exists the workers come from nvme._ioworker(controller,
-nsid, verify_table=..., **Namespace.ioworker args); a verify table from
-nvme._verify_table(nlba, lba_size) plays the namespace's verification table.
+Workers come from Namespace.ioworker(); verification is the namespace's
+(verify_enable(True), its table bounded by nlba_verify) and shared by every
+worker of that Namespace object.
 """
 import time
 import warnings
@@ -17,8 +17,18 @@ NULL_BDF = "0000:02:00.0"
 SQE_OPC, SQE_NSID, SQE_CDW10, SQE_CDW11, SQE_CDW12 = 0, 1, 10, 11, 12
 
 
-def ioworker(ctrl, nsid=1, **kw):
-    return d._ioworker(ctrl, nsid, **kw)
+def ioworker(ctrl, nsid=1, verify_ns=None, **kw):
+    """A worker on namespace `nsid` of `ctrl`, or on `verify_ns` (a Namespace
+    with verification on). The worker keeps its Namespace alive."""
+    ns = verify_ns if verify_ns is not None else d.Namespace(ctrl, nsid)
+    return ns.ioworker(**kw)
+
+
+def verified_ns(ctrl, nlba, nsid=1):
+    ns = d.Namespace(ctrl, nsid, nlba_verify=nlba)
+    assert ns.verify_enable(True)
+    assert ns.nlba_verify == nlba
+    return ns
 
 
 def lba_size(ctrl, nsid=1):
@@ -230,19 +240,19 @@ def test_percentiles_monotonic(nvme0):
 def test_verify_catches_corruption(nvme0):
     lbas = 256
     size = lba_size(nvme0)
-    table = d._verify_table(lbas, size)
-    r = run_quiet(ioworker(nvme0, verify_table=table, io_size=8, lba_random=False,
+    table = verified_ns(nvme0, lbas)
+    r = run_quiet(ioworker(nvme0, verify_ns=table, io_size=8, lba_random=False,
                            read_percentage=0, region_end=lbas, qdepth=8).start())
     assert r.io_count_write == lbas // 8
     # the data reads back as written
-    r = run_quiet(ioworker(nvme0, verify_table=table, io_size=8, lba_random=False,
+    r = run_quiet(ioworker(nvme0, verify_ns=table, io_size=8, lba_random=False,
                            region_end=lbas, qdepth=8).start())
     assert r.io_count_read == lbas // 8 and r.error == 0
     # a write behind the worker's back, not recorded in the table
     q = d.Qpair(nvme0, 16)
     b = d.Buffer(size, ptype=32, pvalue=0x5a5a5a5a)
     q.send_cmd(0x01, b, nsid=1, cdw10=77, cdw12=0).waitdone()
-    w = ioworker(nvme0, verify_table=table, io_size=8, lba_random=False, region_end=lbas, qdepth=8)
+    w = ioworker(nvme0, verify_ns=table, io_size=8, lba_random=False, region_end=lbas, qdepth=8)
     with pytest.warns(UserWarning, match="ERROR status: 02/81"):
         r = w.start().close()
     assert r.error == 0x0281 and r.error_code == -6
@@ -251,19 +261,19 @@ def test_verify_catches_corruption(nvme0):
 
 
 def test_verify_mixed_random(nvme0):
-    table = d._verify_table(4096, lba_size(nvme0))
-    r = run_quiet(ioworker(nvme0, verify_table=table, io_size={1: 1, 8: 1}, lba_align=[1, 8],
+    table = verified_ns(nvme0, 4096)
+    r = run_quiet(ioworker(nvme0, verify_ns=table, io_size={1: 1, 8: 1}, lba_align=[1, 8],
                            read_percentage=50, region_end=4096, time=2, qdepth=32).start())
     assert r.error == 0
     assert r.io_count_read > 100 and r.io_count_write > 100
 
 
 def test_concurrent_workers_disjoint(nvme0, null_ctrl):
-    table = d._verify_table(1 << 14, lba_size(nvme0))
+    table = verified_ns(nvme0, 1 << 14)
     logs = [[], [], []]
-    ws = [ioworker(nvme0, verify_table=table, io_size=8, read_percentage=50, region_start=0,
+    ws = [ioworker(nvme0, verify_ns=table, io_size=8, read_percentage=50, region_start=0,
                    region_end=1 << 13, time=2, qdepth=8, output_cmdlog_list=logs[0]),
-          ioworker(nvme0, verify_table=table, io_size=8, read_percentage=50,
+          ioworker(nvme0, verify_ns=table, io_size=8, read_percentage=50,
                    region_start=1 << 13, region_end=1 << 14, time=2, qdepth=8,
                    output_cmdlog_list=logs[1]),
           ioworker(null_ctrl, io_size=1, time=2, qdepth=8, output_cmdlog_list=logs[2])]

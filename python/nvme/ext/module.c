@@ -42,6 +42,7 @@ static int (*const registrations[])(PyObject *) = {
 	pn_py_register_qpair,
 	pn_py_register_ioworker,
 	pn_py_register_subsystem,
+	pn_py_register_namespace,
 };
 
 static struct PyModuleDef nvme_module = {

@@ -39,6 +39,7 @@ int pn_py_buffer_get(PyObject *obj, struct dma_region **region, uint64_t *offset
 
 int pn_py_register_pcie(PyObject *module);
 int pn_py_register_ioworker(PyObject *module);
+int pn_py_register_namespace(PyObject *module);
 
 /* nvme.Pcie, for the classes that take one (Controller). */
 struct vfio_pci;
@@ -95,6 +96,10 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
  * (bad expected, waitdone inside a callback, Ctrl-C, exception from a
  * callback or a warning filter). */
 PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected);
+
+/* The form of a completion callback: 2 for cb(cdw0, status1), 1 for
+ * cb(cpl) (also for callables whose arity cannot be found). */
+int pn_py_callback_arity(PyObject *cb);
 
 /* Forgets every completed-but-unreaped record of `pq` (after its queue was
  * torn down), dropping their references; returns how many. Needs the GIL. */

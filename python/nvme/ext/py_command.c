@@ -92,7 +92,7 @@ static void cmd_free(struct pn_py_cmd *cmd)
 }
 
 /* The arity of a callback: 2 for cb(cdw0, status1), else 1 for cb(cpl). */
-static int callback_arity(PyObject *cb)
+int pn_py_callback_arity(PyObject *cb)
 {
 	PyObject *func = cb, *code, *argc;
 	long n = 1, bound = 0;
@@ -184,7 +184,7 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
 	cmd->opc = sqe->opc;
 	cmd->is_aer = !pq->qp && sqe->opc == nvme_admin_async_event;
 	if (cb) {
-		cmd->arity = (uint8_t)callback_arity(cb);
+		cmd->arity = (uint8_t)pn_py_callback_arity(cb);
 		Py_INCREF(cb);
 		cmd->cb = cb;
 	}

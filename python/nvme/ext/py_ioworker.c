@@ -1,8 +1,6 @@
 /* nvme.IOWorker: a background IO workload (lib/ioworker.h) from Python.
  *
- * Namespace.ioworker(...) builds one through pn_py_ioworker_new(); the
- * temporary module function nvme._ioworker(controller, nsid, ...) does the
- * same from a Controller until the Namespace class exists.
+ * Namespace.ioworker(...) builds one through pn_py_ioworker_new().
  */
 #include "module.h"
 
@@ -932,132 +930,9 @@ PyTypeObject pn_py_ioworker_type = {
 	.tp_getset = iow_getset,
 };
 
-/* ---- temporary entry points until the Namespace class exists ---------- */
-
-static void verify_capsule_free(PyObject *cap)
-{
-	struct pn_verify_table *t = PyCapsule_GetPointer(cap, "nvme.verify_table");
-
-	if (t) {
-		pn_verify_table_free(t);
-		PyMem_RawFree(t);
-	}
-}
-
-static PyObject *py_verify_table(PyObject *mod, PyObject *args, PyObject *kwargs)
-{
-	static char *kwlist[] = {"nlba", "lba_size", NULL};
-	unsigned long long nlba;
-	unsigned int lba_size;
-	struct pn_verify_table *t;
-	int rc;
-
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "KI:_verify_table", kwlist, &nlba, &lba_size))
-		return NULL;
-	t = PyMem_RawCalloc(1, sizeof(*t));
-	if (!t)
-		return PyErr_NoMemory();
-	rc = pn_verify_table_init(t, nlba, lba_size);
-	if (rc < 0) {
-		PyMem_RawFree(t);
-		return pn_py_raise(PyExc_ValueError, rc, "_verify_table");
-	}
-	return PyCapsule_New(t, "nvme.verify_table", verify_capsule_free);
-}
-
-static PyObject *py_ioworker_tmp(PyObject *mod, PyObject *args, PyObject *kwargs)
-{
-	PyObject *ctrl_obj, *o_nsid = NULL, *o_verify = Py_None, *rest, *kw = NULL, *res;
-	struct pn_py_ns_info ns;
-	struct nvme_id_ns *id;
-	uint64_t nsid = 1;
-	unsigned fmt;
-	int rc;
-
-	if (!PyArg_ParseTuple(args, "O|O:_ioworker", &ctrl_obj, &o_nsid))
-		return NULL;
-	if (kwargs) {
-		kw = PyDict_Copy(kwargs);
-		if (!kw)
-			return NULL;
-		if (!o_nsid)
-			o_nsid = PyDict_GetItemString(kw, "nsid");
-		if (PyDict_GetItemString(kw, "nsid") && PyDict_DelItemString(kw, "nsid") < 0)
-			goto fail_kw;
-		if (PyDict_GetItemString(kw, "verify_table")) {
-			o_verify = PyDict_GetItemString(kw, "verify_table");
-			Py_INCREF(o_verify);
-			PyDict_DelItemString(kw, "verify_table");
-		} else {
-			Py_INCREF(o_verify);
-		}
-	} else {
-		Py_INCREF(o_verify);
-	}
-	memset(&ns, 0, sizeof(ns));
-	ns.ctrl = pn_py_controller_ctrl(ctrl_obj);
-	if (!ns.ctrl)
-		goto fail;
-	if (o_nsid && to_u64(o_nsid, "nsid", 1, 0xfffffffe, &nsid) < 0)
-		goto fail;
-	if (o_verify != Py_None) {
-		ns.verify = PyCapsule_GetPointer(o_verify, "nvme.verify_table");
-		if (!ns.verify)
-			goto fail;
-		ns.verify_owner = o_verify;
-	}
-	id = PyMem_Calloc(1, sizeof(*id));
-	if (!id) {
-		PyErr_NoMemory();
-		goto fail;
-	}
-	Py_BEGIN_ALLOW_THREADS
-	rc = pn_ctrl_identify(ns.ctrl, NVME_IDENTIFY_CNS_NS, (uint32_t)nsid, 0, 0, id);
-	Py_END_ALLOW_THREADS
-	if (rc < 0) {
-		PyMem_Free(id);
-		pn_py_raise(pn_py_error, rc, "identify namespace");
-		goto fail;
-	}
-	fmt = (id->flbas & 0xf) | ((id->flbas >> 5) & 3) << 4;
-	ns.nsid = (uint32_t)nsid;
-	ns.capacity = id->nsze;
-	ns.lba_size = 1u << id->lbaf[fmt].ds;
-	ns.trim_reads_zeroes = (id->dlfeat & 7) == 1;
-	ns.owner = ctrl_obj;
-	ns.controller = ctrl_obj;
-	PyMem_Free(id);
-	if (!ns.capacity) {
-		PyErr_Format(PyExc_ValueError, "namespace %llu is not active", (unsigned long long)nsid);
-		goto fail;
-	}
-	rest = PyTuple_New(0);
-	res = rest ? pn_py_ioworker_new(&ns, rest, kw) : NULL;
-	Py_XDECREF(rest);
-	Py_XDECREF(kw);
-	Py_DECREF(o_verify);
-	return res;
-fail:
-	Py_DECREF(o_verify);
-fail_kw:
-	Py_XDECREF(kw);
-	return NULL;
-}
-
-static PyMethodDef tmp_functions[] = {
-	{"_ioworker", (PyCFunction)(void (*)(void))py_ioworker_tmp, METH_VARARGS | METH_KEYWORDS,
-	 "_ioworker(controller, nsid=1, verify_table=None, **ioworker_args): Namespace.ioworker() "
-	 "until the Namespace class exists."},
-	{"_verify_table", (PyCFunction)(void (*)(void))py_verify_table, METH_VARARGS | METH_KEYWORDS,
-	 "_verify_table(nlba, lba_size): a data-verification table for _ioworker()."},
-	{NULL, NULL, 0, NULL},
-};
-
 int pn_py_register_ioworker(PyObject *module)
 {
 	if (PyType_Ready(&ioworker_type) < 0)
 		return -1;
-	if (PyModule_AddObjectRef(module, "IOWorker", (PyObject *)&ioworker_type) < 0)
-		return -1;
-	return PyModule_AddFunctions(module, tmp_functions);
+	return PyModule_AddObjectRef(module, "IOWorker", (PyObject *)&ioworker_type);
 }
