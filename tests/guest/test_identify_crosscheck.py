@@ -103,3 +103,34 @@ def test_identify_matches_nvme_cli(pciaddr):
     # and pynvme still drives it after the round trip
     with d.Controller(d.Pcie(bdf)) as again:
         assert again.id_data(23, 4, str) == ours["sn"]
+
+
+@pytest.mark.skipif(not shutil.which("nvme"), reason="nvme-cli is not installed")
+def test_namespace_view_of_4k_controller_matches_nvme_cli():
+    """Namespace.id_data / capacity / lba_size of 0000:02:00.0 (4 KiB LBAs)."""
+    bdf = "0000:02:00.0"
+    try:
+        proc = tool("restore", bdf)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        ctrl_dev, ns_dev = kernel_ctrl(bdf)
+        idc, idn = nvme_cli("id-ctrl", ctrl_dev), nvme_cli("id-ns", ns_dev)
+    finally:
+        if driver(bdf) != "vfio-pci":
+            tool("bind", bdf)
+        assert driver(bdf) == "vfio-pci", f"{bdf} must be left on vfio-pci"
+    pcie = d.Pcie(bdf)
+    ctrl = d.Controller(pcie)
+    ns = d.Namespace(ctrl, 1)
+    try:
+        assert ctrl.id_data(23, 4, str) == idc["sn"].rstrip(" \0")
+        assert ctrl.id_data(77) == idc["mdts"] and ctrl.id_data(519, 516) == idc["nn"]
+        assert ns.id_data(7, 0) == ns.capacity == idn["nsze"]
+        assert ns.id_data(26) == idn["flbas"]
+        lbaf = idn["lbafs"][idn["flbas"] & 0xf]
+        assert ns.lba_size == 1 << lbaf["ds"] == 4096
+        assert ns.meta_size == lbaf["ms"]
+        assert ns.get_lba_format(1 << lbaf["ds"], lbaf["ms"]) == idn["flbas"] & 0xf
+    finally:
+        ns.close()
+        ctrl.close()
+        pcie.close()

@@ -105,3 +105,36 @@ def test_power_callbacks(nvme0):
         d.Subsystem("nvme0")
     with pytest.raises(ValueError):
         sub.power_cycle(-1)
+
+
+def test_power_cycle_mid_ioworker_then_reset_goes_on(nvme0, nvme0n1, subsystem):
+    w = nvme0n1.ioworker(io_size=8, time=30, qdepth=16, read_percentage=50).start()
+    time.sleep(1.5)
+    t0 = time.monotonic()
+    subsystem.power_cycle(1)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        r = w.close()
+    # the worker stops with an error instead of running its 30 s
+    assert time.monotonic() - t0 < 28
+    assert r.error != 0 and r.io_count_read + r.io_count_write > 0
+    assert any("ioworker host ERROR" in str(x.message) for x in ws)
+    nvme0.reset()
+    q = d.Qpair(nvme0, 16)
+    b = d.Buffer(4096)
+    nvme0n1.write(q, b, 0, 8).waitdone()
+    nvme0n1.read(q, b, 0, 8).waitdone()
+    r = nvme0n1.ioworker(io_size=8, io_count=500, qdepth=8).start().close()
+    assert r.error == 0 and r.io_count_read == 500
+    q.delete()
+
+
+def test_file_backed_data_survives_power_cycle(nvme0, nvme0n1, qpair, subsystem):
+    w = d.Buffer(64 * 512, ptype=0xbeef, pvalue=100)
+    nvme0n1.write(qpair, w, 12345, 64).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    subsystem.power_cycle(0)
+    nvme0.reset()
+    r = d.Buffer(64 * 512)
+    nvme0n1.read(qpair, r, 12345, 64).waitdone()      # the qpair was re-created
+    assert r[:] == w[:]
