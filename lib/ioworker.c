@@ -658,6 +658,9 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 			if (throttled) {
 				if (!pn_throttle_ready(&w->throttle, rs->now))
 					break;
+				/* slots from the end of `time` on are not sent */
+				if (rs->end_tsc && pn_throttle_next_due(&w->throttle) >= rs->end_tsc)
+					break;
 				w->send_second = (uint32_t)((pn_throttle_next_due(&w->throttle) -
 							     w->start_tsc) / hz);
 			}
