@@ -64,10 +64,12 @@ def test_read_io_count(nvme0):
     r = run_quiet(ioworker(nvme0, io_size=8, qdepth=8, io_count=1000, read_percentage=100).start())
     assert r.io_count_read == 1000 and r["io_count_read"] == 1000
     assert r.io_count_nonread == 0 and r.io_count_write == 0
-    assert r.error == 0
-    assert r.mseconds > 0
-    assert 0 < r.latency_average_us <= r.latency_max_us
-    assert 0.0 < r.cpu_usage <= 1.5
+    assert r.error == 0, r.error_text
+    assert r.mseconds > 0, r
+    assert 0 < r.latency_average_us <= r.latency_max_us, r
+    # a polling thread uses its core fully (thread CPU time over run time;
+    # a short run's setup and teardown skew it a little)
+    assert 0.0 < r.cpu_usage <= 1.5, r
 
 
 def test_context_manager_and_time(nvme0):
