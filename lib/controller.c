@@ -404,11 +404,45 @@ static int wait_ready(struct pn_ctrl *c, uint32_t want)
 	}
 }
 
+/* Deletes the IO queues the device still has (SQ, then CQ) while the admin
+ * queue works, so a reset does not pull live queues from under commands in
+ * flight: the order the Linux driver uses for a live controller, and what
+ * keeps drives that assume stopped queues (and QEMU 7.2, which can crash
+ * when CC.EN is cleared under in-flight IO) safe. Errors are ignored: the
+ * reset that follows removes the queues anyway. */
+static void delete_io_queues(struct pn_ctrl *c)
+{
+	uint32_t gen = generation(c);
+	uint32_t saved_timeout = c->timeout_ms;
+
+	if (is_failed(c) || !c->adminq_ready || c->adminq.dead || pn_ctrl_mmio_ok(c) < 0) {
+		pn_clear_error();
+		return;
+	}
+	pthread_mutex_lock(&c->admin_lock);
+	/* a controller in trouble must not hold the reset up for long */
+	pn_queue_set_timeout(&c->adminq, saved_timeout && saved_timeout < 2000 ? saved_timeout : 2000);
+	for (struct pn_qpair *qp = c->qpairs; qp; qp = qp->next) {
+		struct pn_sqe sq = {.opc = nvme_admin_delete_sq, .cdw10 = qp->qid};
+		struct pn_sqe cq = {.opc = nvme_admin_delete_cq, .cdw10 = qp->qid};
+
+		if (qp->generation != gen || qp->deleted || qp->q.dead)
+			continue;
+		if (pn_ctrl_admin_sync(c, &sq, 0, 0, NULL) == -ENODEV ||
+		    pn_ctrl_admin_sync(c, &cq, 0, 0, NULL) == -ENODEV)
+			break;
+	}
+	pn_queue_set_timeout(&c->adminq, saved_timeout);
+	pthread_mutex_unlock(&c->admin_lock);
+	pn_clear_error();
+}
+
 int pn_ctrl_disable(struct pn_ctrl *c)
 {
 	uint32_t cc;
 	int rc;
 
+	delete_io_queues(c);
 	pthread_mutex_lock(&c->admin_lock);
 	if (c->adminq_ready)
 		pn_queue_fail_all(&c->adminq, true);

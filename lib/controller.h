@@ -136,8 +136,9 @@ int pn_ctrl_write64(struct pn_ctrl *c, uint32_t offset, uint64_t value);
  * that failed, with the status in the reason). */
 int pn_ctrl_init(struct pn_ctrl *c);
 
-/* Building block: sets CC.EN=0 and waits for CSTS.RDY=0 (CAP.TO bounded).
- * Every queue is considered lost. Returns 0 or -errno. */
+/* Building block: deletes the IO queues still on a working controller
+ * (Delete SQ, Delete CQ), then sets CC.EN=0 and waits for CSTS.RDY=0
+ * (CAP.TO bounded). Every queue is considered lost. Returns 0 or -errno. */
 int pn_ctrl_disable(struct pn_ctrl *c);
 
 /* Building block: sets CC (IOSQES 6, IOCQES 4, MPS, CSS from CAP) with
