@@ -361,6 +361,9 @@ def boot(args, interactive):
     if timed_out:
         die(f"the guest did not finish within {args.timeout} s and was killed "
             f"(raise it with --timeout)", 124)
+    if rc is None and proc.returncode < 0:
+        die(f"QEMU itself died of {signal.Signals(-proc.returncode).name} (a crash of the "
+            f"emulator, not of the guest or the device under test); see the output above", 125)
     if rc is None:
         die(f"the guest ended without reporting an exit code (QEMU exit {proc.returncode}): "
             f"it failed to boot or crashed; see the output above", 125)
