@@ -222,7 +222,7 @@ def qemu_devices(ctrls, rundir):
                 with open(image, "wb") as f:
                     f.truncate(size)
                 args += ["-blockdev",
-                         f"driver=raw,node-name={node},file.driver=file,file.filename={image}"]
+                         f"driver=raw,node-name={node},discard=unmap,file.driver=file,file.filename={image}"]
             else:
                 die(f"controller {i} namespace {j + 1}: backend must be 'null' or 'file'")
             lbs = int(n.get("lba_size", 512))
