@@ -1,6 +1,7 @@
 /* nvme.Controller: an NVMe controller on a Pcie function (registers,
  * initialisation, admin commands, reset, command log). */
 #include "module.h"
+#include "args.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,35 +26,9 @@ typedef struct {
 
 /* ---- argument helpers ------------------------------------------------ */
 
-/* An int argument in 0..max, named in the error. */
-static int uint_arg(PyObject *obj, const char *name, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v;
-
-	if (!PyLong_Check(obj)) {
-		PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name, Py_TYPE(obj)->tp_name);
-		return -1;
-	}
-	v = PyLong_AsUnsignedLongLong(obj);
-	if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-		PyErr_Clear();
-		PyErr_Format(PyExc_ValueError, "%s must be in 0..0x%llx", name, max);
-		return -1;
-	}
-	if (v > max) {
-		PyErr_Format(PyExc_ValueError, "%s=0x%llx is out of range 0..0x%llx", name, v, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-#define U32(obj, name, var) do { unsigned long long _v; \
-	if (uint_arg(obj, name, 0xffffffffull, &_v) < 0) { return NULL; } \
-	var = (uint32_t)_v; } while (0)
-#define UMAX(obj, name, max, var) do { unsigned long long _v; \
-	if (uint_arg(obj, name, max, &_v) < 0) { return NULL; } \
-	var = _v; } while (0)
+/* An int argument in 0..max, named in the error (args.h). */
+#define U32(obj, name, var) PN_ARG_REQ(obj, name, 0, 0xffffffffull, var)
+#define UMAX(obj, name, max, var) PN_ARG_REQ(obj, name, 0, max, var)
 
 static struct pn_ctrl *open_ctrl(ControllerObject *self)
 {
@@ -287,7 +262,7 @@ static int ctrl_setitem(ControllerObject *self, PyObject *key, PyObject *value)
 		PyErr_SetString(PyExc_TypeError, "registers cannot be deleted");
 		return -1;
 	}
-	if (uint_arg(value, "register value", 0xffffffffull, &v) < 0)
+	if (pn_py_uint_arg(value, "register value", 0, 0xffffffffull, &v) < 0)
 		return -1;
 	rc = pn_ctrl_write32(self->ctrl, offset, (uint32_t)v);
 	if (rc < 0) {
@@ -345,7 +320,7 @@ static int ctrl_set_timeout(ControllerObject *self, PyObject *value, void *closu
 		PyErr_SetString(PyExc_TypeError, "timeout cannot be deleted");
 		return -1;
 	}
-	if (uint_arg(value, "timeout (ms)", 0xffffffffull, &v) < 0)
+	if (pn_py_uint_arg(value, "timeout (ms)", 0, 0xffffffffull, &v) < 0)
 		return -1;
 	pn_ctrl_set_timeout(self->ctrl, (uint32_t)v);
 	return 0;
@@ -544,15 +519,14 @@ static PyObject *ctrl_getfeatures(ControllerObject *self, PyObject *args, PyObje
 	PyObject *o_fid, *o_sel = NULL, *buf = Py_None, *o[5] = {NULL}, *cb = Py_None;
 	unsigned long long fid, sel = 0;
 	uint32_t cdw[6] = {0};
-	static const char *names[] = {"cdw11", "cdw12", "cdw13", "cdw14", "cdw15"};
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOOOOOOO:getfeatures", kwlist, &o_fid,
 					 &o_sel, &buf, &o[0], &o[1], &o[2], &o[3], &o[4], &cb))
 		return NULL;
 	UMAX(o_fid, "fid", 0xff, fid);
 	if (o_sel) UMAX(o_sel, "sel", 7, sel);
-	for (int i = 0; i < 5; i++)
-		if (o[i]) U32(o[i], names[i], cdw[i + 1]);
+	if (pn_py_cdw_args(o, 5, cdw + 1) < 0)
+		return NULL;
 	cdw[0] = (uint32_t)(sel << 8 | fid);
 	return admin_cmd(self, nvme_admin_get_features, 0, cdw, buf, UINT64_MAX, cb);
 }
@@ -564,7 +538,6 @@ static PyObject *ctrl_setfeatures(ControllerObject *self, PyObject *args, PyObje
 	PyObject *o_fid, *o_sv = NULL, *buf = Py_None, *o[5] = {NULL}, *o_nsid = NULL, *cb = Py_None;
 	unsigned long long fid, sv = 0, nsid = 0;
 	uint32_t cdw[6] = {0};
-	static const char *names[] = {"cdw11", "cdw12", "cdw13", "cdw14", "cdw15"};
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOOOOOOOO:setfeatures", kwlist, &o_fid,
 					 &o_sv, &buf, &o[0], &o[1], &o[2], &o[3], &o[4], &o_nsid, &cb))
@@ -572,8 +545,8 @@ static PyObject *ctrl_setfeatures(ControllerObject *self, PyObject *args, PyObje
 	UMAX(o_fid, "fid", 0xff, fid);
 	if (o_sv) UMAX(o_sv, "sv", 1, sv);
 	if (o_nsid) UMAX(o_nsid, "nsid", 0xffffffffull, nsid);
-	for (int i = 0; i < 5; i++)
-		if (o[i]) U32(o[i], names[i], cdw[i + 1]);
+	if (pn_py_cdw_args(o, 5, cdw + 1) < 0)
+		return NULL;
 	cdw[0] = (uint32_t)(sv << 31 | fid);
 	return admin_cmd(self, nvme_admin_set_features, (uint32_t)nsid, cdw, buf, UINT64_MAX, cb);
 }
@@ -777,7 +750,6 @@ static PyObject *raw_cmd(ControllerObject *self, int fixed_opc, PyObject *args, 
 {
 	static char *kwlist_op[] = {"opcode", "buf", "nsid", "cdw10", "cdw11", "cdw12", "cdw13",
 				    "cdw14", "cdw15", CB_KW, NULL};
-	static const char *names[] = {"cdw10", "cdw11", "cdw12", "cdw13", "cdw14", "cdw15"};
 	PyObject *o_opc = NULL, *buf = Py_None, *o_nsid = NULL, *o[6] = {NULL}, *cb = Py_None;
 	unsigned long long opc = 0, nsid = 0;
 	uint32_t cdw[6] = {0};
@@ -796,8 +768,8 @@ static PyObject *raw_cmd(ControllerObject *self, int fixed_opc, PyObject *args, 
 	else
 		opc = (unsigned long long)fixed_opc;
 	if (o_nsid) UMAX(o_nsid, "nsid", 0xffffffffull, nsid);
-	for (int i = 0; i < 6; i++)
-		if (o[i]) U32(o[i], names[i], cdw[i]);
+	if (pn_py_cdw_args(o, 6, cdw) < 0)
+		return NULL;
 	return admin_cmd(self, (uint8_t)opc, (uint32_t)nsid, cdw, buf, UINT64_MAX, cb);
 }
 
@@ -857,45 +829,25 @@ static const char *admin_name(unsigned opc)
 
 static PyObject *ctrl_cmdname(ControllerObject *self, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = {"opcode", NULL};
-	PyObject *o;
-	unsigned long long opc;
+	unsigned opc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:cmdname", kwlist, &o))
+	if (pn_py_opcode_arg(args, kwargs, "O:cmdname", &opc) < 0)
 		return NULL;
-	UMAX(o, "opcode", 0xff, opc);
-	return PyUnicode_FromString(admin_name((unsigned)opc));
+	return PyUnicode_FromString(admin_name(opc));
 }
 
 static PyObject *ctrl_supports(ControllerObject *self, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = {"opcode", NULL};
-	PyObject *o;
-	unsigned long long opc;
+	unsigned opc;
 	uint32_t acs;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:supports", kwlist, &o))
+	if (pn_py_opcode_arg(args, kwargs, "O:supports", &opc) < 0)
 		return NULL;
-	UMAX(o, "opcode", 0xff, opc);
 	if (!open_ctrl(self))
 		return NULL;
 	if (!self->effects_valid) {
-		struct pn_sqe sqe = {
-			.opc = nvme_admin_get_log_page,
-			.nsid = 0xffffffff,
-			.cdw10 = (4096 / 4 - 1) << 16 | NVME_LOG_LID_CMD_EFFECTS,
-		};
-		struct dma_region *mem;
-		int rc = dma_alloc(4096, &mem);
+		int rc = pn_py_read_effects(self->ctrl, 0, self->effects);
 
-		if (rc < 0)
-			return raise_ctrl(self, rc);
-		Py_BEGIN_ALLOW_THREADS
-		rc = pn_ctrl_admin_sync(self->ctrl, &sqe, mem->iova, 4096, NULL);
-		Py_END_ALLOW_THREADS
-		if (!rc)
-			memcpy(self->effects, mem->vaddr, 4096);
-		dma_free(mem);
 		if (rc < 0)
 			return raise_ctrl(self, rc);
 		self->effects_valid = 1;

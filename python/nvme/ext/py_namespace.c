@@ -11,6 +11,7 @@
  * the namespace shares it and keeps it alive after verify_enable(False).
  */
 #include "module.h"
+#include "args.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -43,31 +44,6 @@ typedef struct {
 	int effects_valid;
 	char name[64];
 } NamespaceObject;
-
-/* ---- argument helpers ------------------------------------------------ */
-
-static int uint_arg(PyObject *obj, const char *name, unsigned long long min, unsigned long long max,
-		    unsigned long long *out)
-{
-	unsigned long long v;
-
-	if (!PyLong_Check(obj)) {
-		PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name, Py_TYPE(obj)->tp_name);
-		return -1;
-	}
-	v = PyLong_AsUnsignedLongLong(obj);
-	if ((v == (unsigned long long)-1 && PyErr_Occurred()) || v < min || v > max) {
-		PyErr_Clear();
-		PyErr_Format(PyExc_ValueError, "%s must be in %llu..0x%llx", name, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-#define ARG(obj, name, min, max, var) do { unsigned long long _v; \
-	if ((obj) && uint_arg(obj, name, min, max, &_v) < 0) { return NULL; } \
-	if (obj) { var = _v; } } while (0)
 
 static struct pn_ctrl *live(NamespaceObject *self)
 {
@@ -191,8 +167,8 @@ static PyObject *ns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	c = pn_py_controller_ctrl(ctrl_obj);
 	if (!c)
 		return NULL;
-	ARG(o_nsid, "nsid", 1, 0xfffffffe, nsid);
-	ARG(o_nlba, "nlba_verify", 0, ~0ull, nlba);
+	PN_ARG(o_nsid, "nsid", 1, 0xfffffffe, nsid);
+	PN_ARG(o_nlba, "nlba_verify", 0, ~0ull, nlba);
 	self = (NamespaceObject *)type->tp_alloc(type, 0);
 	if (!self)
 		return NULL;
@@ -566,12 +542,12 @@ static PyObject *rw_cmd(NamespaceObject *self, uint8_t opc, PyObject *args, PyOb
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, &a.qpair, &a.buf, &o_lba, &o_cnt,
 					 &o_flags, &a.cb, &a.meta, &o_d13, &o_d14, &o_d15, &a.sgl))
 		return NULL;
-	ARG(o_lba, "lba", 0, ~0ull, lba);
-	ARG(o_cnt, "lba_count", 1, 0x10000, cnt);
-	ARG(o_flags, "io_flags", 0, 0xffff, flags);
-	ARG(o_d13, "dword13", 0, 0xffffffffull, d13);
-	ARG(o_d14, "dword14", 0, 0xffffffffull, d14);
-	ARG(o_d15, "dword15", 0, 0xffffffffull, d15);
+	PN_ARG(o_lba, "lba", 0, ~0ull, lba);
+	PN_ARG(o_cnt, "lba_count", 1, 0x10000, cnt);
+	PN_ARG(o_flags, "io_flags", 0, 0xffff, flags);
+	PN_ARG(o_d13, "dword13", 0, 0xffffffffull, d13);
+	PN_ARG(o_d14, "dword14", 0, 0xffffffffull, d14);
+	PN_ARG(o_d15, "dword15", 0, 0xffffffffull, d15);
 	if (a.buf == Py_None)
 		return PyErr_Format(PyExc_TypeError, "buf must be an nvme.Buffer, not None");
 	a.slba = lba;
@@ -621,9 +597,9 @@ static PyObject *nodata_cmd(NamespaceObject *self, uint8_t opc, PyObject *args, 
 						 &a.cb);
 	if (!ok)
 		return NULL;
-	ARG(o_lba, "lba", 0, ~0ull, lba);
-	ARG(o_cnt, "lba_count", 1, 0x10000, cnt);
-	ARG(o_flags, "io_flags", 0, 0xffff, flags);
+	PN_ARG(o_lba, "lba", 0, ~0ull, lba);
+	PN_ARG(o_cnt, "lba_count", 1, 0x10000, cnt);
+	PN_ARG(o_flags, "io_flags", 0, 0xffff, flags);
 	a.slba = lba;
 	a.nlb = cnt;
 	a.nsid = self->nsid;
@@ -669,9 +645,9 @@ static PyObject *ns_dsm(NamespaceObject *self, PyObject *args, PyObject *kwargs)
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OO:dsm", kwlist, &a.qpair, &a.buf, &o_cnt,
 					 &o_attr, &a.cb))
 		return NULL;
-	if (uint_arg(o_cnt, "range_count", 1, MAX_DSM_RANGES, &cnt) < 0)
+	if (pn_py_uint_arg(o_cnt, "range_count", 1, MAX_DSM_RANGES, &cnt) < 0)
 		return NULL;
-	ARG(o_attr, "attribute", 0, 0xffffffffull, attr);
+	PN_ARG(o_attr, "attribute", 0, 0xffffffffull, attr);
 	if (a.buf == Py_None)
 		return PyErr_Format(PyExc_TypeError, "buf must be an nvme.Buffer holding the ranges, not None");
 	a.nsid = self->nsid;
@@ -686,7 +662,6 @@ static PyObject *ns_send_cmd(NamespaceObject *self, PyObject *args, PyObject *kw
 {
 	static char *kwlist[] = {"opcode", "qpair", "buf", "nsid", "cdw10", "cdw11", "cdw12", "cdw13",
 				 "cdw14", "cdw15", "cb", "sgl", NULL};
-	static const char *names[] = {"cdw10", "cdw11", "cdw12", "cdw13", "cdw14", "cdw15"};
 	PyObject *o_opc, *o_nsid = NULL, *o[6] = {NULL};
 	unsigned long long opc, nsid = 1;
 	struct io_args a = {.cb = Py_None, .buf = Py_None, .meta = Py_None, .raw = 1};
@@ -695,19 +670,16 @@ static PyObject *ns_send_cmd(NamespaceObject *self, PyObject *args, PyObject *kw
 					 &a.qpair, &a.buf, &o_nsid, &o[0], &o[1], &o[2], &o[3], &o[4],
 					 &o[5], &a.cb, &a.sgl))
 		return NULL;
-	if (uint_arg(o_opc, "opcode", 0, 0xffff, &opc) < 0)
+	if (pn_py_uint_arg(o_opc, "opcode", 0, 0xffff, &opc) < 0)
 		return NULL;
 	if ((opc >> 8) & ~3ull)
 		return PyErr_Format(PyExc_ValueError,
 				    "opcode: bits 9:8 hold the fuse bits, higher bits must be 0 (got 0x%llx)",
 				    opc);
-	ARG(o_nsid, "nsid", 0, 0xffffffffull, nsid);
-	for (int i = 0; i < 6; i++) {
-		unsigned long long v = 0;
-
-		ARG(o[i], names[i], 0, 0xffffffffull, v);
-		a.cdw[i] = (uint32_t)v;
-	}
+	PN_ARG(o_nsid, "nsid", 0, 0xffffffffull, nsid);
+	/* a dword not given is 0 */
+	if (pn_py_cdw_args(o, 6, a.cdw) < 0)
+		return NULL;
 	a.opc = (uint8_t)opc;
 	a.flags_byte = (unsigned)(opc >> 8) & 3;
 	a.nsid = (uint32_t)nsid;
@@ -807,8 +779,8 @@ static PyObject *ns_get_lba_format(NamespaceObject *self, PyObject *args, PyObje
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:get_lba_format", kwlist, &o_ds, &o_ms))
 		return NULL;
-	ARG(o_ds, "data_size", 0, 0xffffffffull, ds);
-	ARG(o_ms, "meta_size", 0, 0xffff, ms);
+	PN_ARG(o_ds, "data_size", 0, 0xffffffffull, ds);
+	PN_ARG(o_ms, "meta_size", 0, 0xffff, ms);
 	c = live(self);
 	if (!c)
 		return NULL;
@@ -833,12 +805,12 @@ static PyObject *ns_format(NamespaceObject *self, PyObject *args, PyObject *kwar
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOOO:format", kwlist, &o_ds, &o_ms, &o_ses,
 					 &o_mset, &o_pi, &o_pil))
 		return NULL;
-	ARG(o_ds, "data_size", 0, 0xffffffffull, ds);
-	ARG(o_ms, "meta_size", 0, 0xffff, ms);
-	ARG(o_ses, "ses", 0, 7, ses);
-	ARG(o_mset, "mset", 0, 1, mset);
-	ARG(o_pi, "pi", 0, 7, pi);
-	ARG(o_pil, "pil", 0, 1, pil);
+	PN_ARG(o_ds, "data_size", 0, 0xffffffffull, ds);
+	PN_ARG(o_ms, "meta_size", 0, 0xffff, ms);
+	PN_ARG(o_ses, "ses", 0, 7, ses);
+	PN_ARG(o_mset, "mset", 0, 1, mset);
+	PN_ARG(o_pi, "pi", 0, 7, pi);
+	PN_ARG(o_pil, "pil", 0, 1, pil);
 	c = live(self);
 	if (!c)
 		return NULL;
@@ -903,51 +875,28 @@ static const char *io_name(unsigned opc)
 
 static PyObject *ns_cmdname(NamespaceObject *self, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = {"opcode", NULL};
-	PyObject *o;
-	unsigned long long opc;
+	unsigned opc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:cmdname", kwlist, &o))
+	if (pn_py_opcode_arg(args, kwargs, "O:cmdname", &opc) < 0)
 		return NULL;
-	if (uint_arg(o, "opcode", 0, 0xff, &opc) < 0)
-		return NULL;
-	return PyUnicode_FromString(io_name((unsigned)opc));
+	return PyUnicode_FromString(io_name(opc));
 }
 
 static PyObject *ns_supports(NamespaceObject *self, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = {"opcode", NULL};
-	PyObject *o;
-	unsigned long long opc;
+	unsigned opc;
 	struct pn_ctrl *c;
 	uint32_t iocs;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:supports", kwlist, &o))
-		return NULL;
-	if (uint_arg(o, "opcode", 0, 0xff, &opc) < 0)
+	if (pn_py_opcode_arg(args, kwargs, "O:supports", &opc) < 0)
 		return NULL;
 	c = live(self);
 	if (!c)
 		return NULL;
 	if (!self->effects_valid) {
 		/* Commands Supported and Effects, NVM command set (CSI 0) */
-		struct pn_sqe sqe = {
-			.opc = nvme_admin_get_log_page,
-			.nsid = 0xffffffff,
-			.cdw10 = (4096 / 4 - 1) << 16 | NVME_LOG_LID_CMD_EFFECTS,
-			.cdw14 = (uint32_t)NVME_CSI_NVM << 24,
-		};
-		struct dma_region *mem;
-		int rc = dma_alloc(4096, &mem);
+		int rc = pn_py_read_effects(c, NVME_CSI_NVM, self->effects);
 
-		if (rc < 0)
-			return pn_py_raise(pn_py_error, rc, self->name);
-		Py_BEGIN_ALLOW_THREADS
-		rc = pn_ctrl_admin_sync(c, &sqe, mem->iova, 4096, NULL);
-		Py_END_ALLOW_THREADS
-		if (!rc)
-			memcpy(self->effects, mem->vaddr, 4096);
-		dma_free(mem);
 		if (rc < 0)
 			return pn_py_raise(pn_py_error, rc, self->name);
 		self->effects_valid = 1;

@@ -1,5 +1,6 @@
 /* nvme.Qpair: an IO submission queue and its completion queue. */
 #include "module.h"
+#include "args.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,24 +15,6 @@ typedef struct {
 	struct pn_py_queue pq;
 	PyObject *weakrefs;
 } QpairObject;
-
-static int uint_arg(PyObject *obj, const char *name, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v;
-
-	if (!PyLong_Check(obj)) {
-		PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name, Py_TYPE(obj)->tp_name);
-		return -1;
-	}
-	v = PyLong_AsUnsignedLongLong(obj);
-	if ((v == (unsigned long long)-1 && PyErr_Occurred()) || v > max) {
-		PyErr_Clear();
-		PyErr_Format(PyExc_ValueError, "%s is out of range 0..%llu", name, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
 
 static struct pn_qpair *live(QpairObject *self)
 {
@@ -58,17 +41,17 @@ static PyObject *qpair_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	c = pn_py_controller_ctrl(ctrl_obj);
 	if (!c)
 		return NULL;
-	if (uint_arg(o_depth, "depth", 65536, &depth) < 0)
+	if (pn_py_uint_arg(o_depth, "depth", 0, 65536, &depth) < 0)
 		return NULL;
 	if (depth < 2)
 		return PyErr_Format(PyExc_ValueError, "depth must be 2..65536, got %llu", depth);
-	if (o_prio && uint_arg(o_prio, "prio", 3, &prio) < 0)
+	if (o_prio && pn_py_uint_arg(o_prio, "prio", 0, 3, &prio) < 0)
 		return NULL;
 	ien = PyObject_IsTrue(o_ien);
 	if (ien < 0)
 		return NULL;
 	if (o_iv != Py_None) {
-		if (uint_arg(o_iv, "iv", 0xffff, &iv) < 0)
+		if (pn_py_uint_arg(o_iv, "iv", 0, 0xffff, &iv) < 0)
 			return NULL;
 	}
 	self = (QpairObject *)type->tp_alloc(type, 0);
@@ -171,7 +154,7 @@ static PyObject *qpair_waitdone(QpairObject *self, PyObject *args, PyObject *kwa
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:waitdone", kwlist, &o))
 		return NULL;
-	if (o && uint_arg(o, "expected", 0x7fffffffull, &expected) < 0)
+	if (o && pn_py_uint_arg(o, "expected", 0, 0x7fffffffull, &expected) < 0)
 		return NULL;
 	if (!live(self))
 		return NULL;
@@ -184,9 +167,8 @@ static PyObject *qpair_send_cmd(QpairObject *self, PyObject *args, PyObject *kwa
 {
 	static char *kwlist[] = {"opcode", "buf", "nsid", "cdw10", "cdw11", "cdw12", "cdw13",
 				 "cdw14", "cdw15", "sgl", "cb", NULL};
-	static const char *names[] = {"cdw10", "cdw11", "cdw12", "cdw13", "cdw14", "cdw15"};
 	PyObject *o_opc, *buf = Py_None, *o_nsid = NULL, *o[6] = {NULL}, *cb = Py_None;
-	unsigned long long opc, nsid = 1, v;
+	unsigned long long opc, nsid = 1;
 	int sgl = 0;
 	uint32_t cdw[6] = {0};
 	struct pn_sqe sqe = {0};
@@ -194,17 +176,12 @@ static PyObject *qpair_send_cmd(QpairObject *self, PyObject *args, PyObject *kwa
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOOOOOOOpO:send_cmd", kwlist, &o_opc, &buf,
 					 &o_nsid, &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &sgl, &cb))
 		return NULL;
-	if (uint_arg(o_opc, "opcode", 0xffff, &opc) < 0)
+	if (pn_py_uint_arg(o_opc, "opcode", 0, 0xffff, &opc) < 0)
 		return NULL;
-	if (o_nsid && uint_arg(o_nsid, "nsid", 0xffffffffull, &nsid) < 0)
+	if (o_nsid && pn_py_uint_arg(o_nsid, "nsid", 0, 0xffffffffull, &nsid) < 0)
 		return NULL;
-	for (int i = 0; i < 6; i++) {
-		if (o[i]) {
-			if (uint_arg(o[i], names[i], 0xffffffffull, &v) < 0)
-				return NULL;
-			cdw[i] = (uint32_t)v;
-		}
-	}
+	if (pn_py_cdw_args(o, 6, cdw) < 0)
+		return NULL;
 	if (!live(self))
 		return NULL;
 	sqe.opc = (uint8_t)opc;
@@ -231,7 +208,7 @@ static PyObject *qpair_cmdlog(QpairObject *self, PyObject *args, PyObject *kwarg
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:cmdlog", kwlist, &o))
 		return NULL;
-	if (o && uint_arg(o, "count", 0xffffffffull, &count) < 0)
+	if (o && pn_py_uint_arg(o, "count", 0, 0xffffffffull, &count) < 0)
 		return NULL;
 	if (!live(self))
 		return NULL;
