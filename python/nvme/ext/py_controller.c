@@ -10,6 +10,7 @@
 #include "controller.h"
 #include "dma.h"
 #include "error.h"
+#include "nvme_names.h"
 #include "tsc.h"
 #include "vfio_pci.h"
 
@@ -790,50 +791,13 @@ static PyObject *ctrl_mi_receive(ControllerObject *self, PyObject *args, PyObjec
 
 /* ---- utilities ------------------------------------------------------- */
 
-static const char *admin_name(unsigned opc)
-{
-	switch (opc) {
-	case 0x00: return "Delete I/O Submission Queue";
-	case 0x01: return "Create I/O Submission Queue";
-	case 0x02: return "Get Log Page";
-	case 0x04: return "Delete I/O Completion Queue";
-	case 0x05: return "Create I/O Completion Queue";
-	case 0x06: return "Identify";
-	case 0x08: return "Abort";
-	case 0x09: return "Set Features";
-	case 0x0a: return "Get Features";
-	case 0x0c: return "Asynchronous Event Request";
-	case 0x0d: return "Namespace Management";
-	case 0x10: return "Firmware Commit";
-	case 0x11: return "Firmware Image Download";
-	case 0x14: return "Device Self-test";
-	case 0x15: return "Namespace Attachment";
-	case 0x18: return "Keep Alive";
-	case 0x19: return "Directive Send";
-	case 0x1a: return "Directive Receive";
-	case 0x1c: return "Virtualization Management";
-	case 0x1d: return "NVMe-MI Send";
-	case 0x1e: return "NVMe-MI Receive";
-	case 0x20: return "Capacity Management";
-	case 0x24: return "Lockdown";
-	case 0x7c: return "Doorbell Buffer Config";
-	case 0x7f: return "Fabrics Commands";
-	case 0x80: return "Format NVM";
-	case 0x81: return "Security Send";
-	case 0x82: return "Security Receive";
-	case 0x84: return "Sanitize";
-	case 0x86: return "Get LBA Status";
-	default: return opc >= 0xc0 ? "Vendor Specific" : "Unknown";
-	}
-}
-
 static PyObject *ctrl_cmdname(ControllerObject *self, PyObject *args, PyObject *kwargs)
 {
 	unsigned opc;
 
 	if (pn_py_opcode_arg(args, kwargs, "O:cmdname", &opc) < 0)
 		return NULL;
-	return PyUnicode_FromString(admin_name(opc));
+	return PyUnicode_FromString(pn_nvme_admin_name(opc));
 }
 
 static PyObject *ctrl_supports(ControllerObject *self, PyObject *args, PyObject *kwargs)

@@ -21,6 +21,7 @@
 #include "controller.h"
 #include "dma.h"
 #include "error.h"
+#include "nvme_names.h"
 #include "tsc.h"
 #include "verify_table.h"
 
@@ -849,37 +850,13 @@ static PyObject *ns_format(NamespaceObject *self, PyObject *args, PyObject *kwar
 	return PyLong_FromLong(idx);
 }
 
-static const char *io_name(unsigned opc)
-{
-	switch (opc) {
-	case 0x00: return "Flush";
-	case 0x01: return "Write";
-	case 0x02: return "Read";
-	case 0x04: return "Write Uncorrectable";
-	case 0x05: return "Compare";
-	case 0x08: return "Write Zeroes";
-	case 0x09: return "Dataset Management";
-	case 0x0c: return "Verify";
-	case 0x0d: return "Reservation Register";
-	case 0x0e: return "Reservation Report";
-	case 0x11: return "Reservation Acquire";
-	case 0x15: return "Reservation Release";
-	case 0x18: return "Cancel";
-	case 0x19: return "Copy";
-	case 0x79: return "Zone Management Send";
-	case 0x7a: return "Zone Management Receive";
-	case 0x7d: return "Zone Append";
-	default: return opc >= 0x80 ? "Vendor Specific" : "Unknown";
-	}
-}
-
 static PyObject *ns_cmdname(NamespaceObject *self, PyObject *args, PyObject *kwargs)
 {
 	unsigned opc;
 
 	if (pn_py_opcode_arg(args, kwargs, "O:cmdname", &opc) < 0)
 		return NULL;
-	return PyUnicode_FromString(io_name(opc));
+	return PyUnicode_FromString(pn_nvme_io_name(opc));
 }
 
 static PyObject *ns_supports(NamespaceObject *self, PyObject *args, PyObject *kwargs)
