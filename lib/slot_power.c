@@ -16,30 +16,13 @@
 
 #include "error.h"
 #include "pci_cap.h"
+#include "vfio_pci.h"
 
 #define SYSFS_PCI "/sys/bus/pci/devices"
 
-static int sysfs_cfg(const char *bdf, uint32_t offset, void *buf, size_t len, bool write)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s/config", bdf);
-	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0)
-		return pn_fail(errno, "%s: cannot open %s: %s", bdf, path, strerror(errno));
-	n = write ? pwrite(fd, buf, len, offset) : pread(fd, buf, len, offset);
-	close(fd);
-	if (n != (ssize_t)len)
-		return pn_fail(n < 0 ? errno : EIO, "%s: sysfs config %s at 0x%x failed", bdf,
-			       write ? "write" : "read", offset);
-	return 0;
-}
-
 static int cfg_read_cb(void *ctx, uint32_t offset, void *buf, size_t len)
 {
-	return sysfs_cfg(ctx, offset, buf, len, false);
+	return vfio_pci_sysfs_cfg(ctx, offset, buf, len, false);
 }
 
 static int pcie_cap(const char *port)
@@ -68,9 +51,9 @@ int pn_slot_power_find(const char *bdf, char port[16])
 	cap = pcie_cap(port);
 	if (cap < 0)
 		return cap;
-	rc = sysfs_cfg(port, (uint32_t)cap + PCI_EXP_FLAGS, &flags, 2, false);
+	rc = vfio_pci_sysfs_cfg(port, (uint32_t)cap + PCI_EXP_FLAGS, &flags, 2, false);
 	if (!rc)
-		rc = sysfs_cfg(port, (uint32_t)cap + PCI_EXP_SLTCAP, &sltcap, 4, false);
+		rc = vfio_pci_sysfs_cfg(port, (uint32_t)cap + PCI_EXP_SLTCAP, &sltcap, 4, false);
 	if (rc < 0)
 		return rc;
 	if (!(flags & PCI_EXP_FLAGS_SLOT))
@@ -88,14 +71,14 @@ int pn_slot_power_set(const char *port, bool on)
 
 	if (cap < 0)
 		return cap;
-	rc = sysfs_cfg(port, (uint32_t)cap + PCI_EXP_SLTCTL, &ctl, 2, false);
+	rc = vfio_pci_sysfs_cfg(port, (uint32_t)cap + PCI_EXP_SLTCTL, &ctl, 2, false);
 	if (rc < 0)
 		return rc;
 	if (on)
 		ctl &= (uint16_t)~PCI_EXP_SLTCTL_PCC;
 	else
 		ctl |= PCI_EXP_SLTCTL_PCC;
-	return sysfs_cfg(port, (uint32_t)cap + PCI_EXP_SLTCTL, &ctl, 2, true);
+	return vfio_pci_sysfs_cfg(port, (uint32_t)cap + PCI_EXP_SLTCTL, &ctl, 2, true);
 }
 
 int pn_slot_wait_function(const char *bdf, unsigned timeout_ms)
@@ -105,7 +88,7 @@ int pn_slot_wait_function(const char *bdf, unsigned timeout_ms)
 	for (unsigned waited = 0; waited <= timeout_ms; waited += 10) {
 		uint16_t vendor = 0xffff;
 
-		if (sysfs_cfg(bdf, PCI_VENDOR_ID, &vendor, 2, false) == 0 && vendor != 0xffff) {
+		if (vfio_pci_sysfs_cfg(bdf, PCI_VENDOR_ID, &vendor, 2, false) == 0 && vendor != 0xffff) {
 			pn_clear_error();
 			return 0;
 		}

@@ -511,7 +511,7 @@ static int bridge_has_others(struct vfio_pci *dev, const char *bridge, char *oth
 	return found;
 }
 
-static int sysfs_cfg_rw(const char *bdf, uint32_t offset, void *buf, size_t len, bool write)
+int vfio_pci_sysfs_cfg(const char *bdf, uint32_t offset, void *buf, size_t len, bool write)
 {
 	char path[128];
 	ssize_t n;
@@ -539,7 +539,7 @@ static int wait_ready(struct vfio_pci *dev)
 	for (int waited = 0; waited < 1000; waited += 10) {
 		uint8_t raw[2];
 
-		if (sysfs_cfg_rw(dev->bdf, PCI_VENDOR_ID, raw, 2, false) == 0)
+		if (vfio_pci_sysfs_cfg(dev->bdf, PCI_VENDOR_ID, raw, 2, false) == 0)
 			vendor = raw[0] | raw[1] << 8;
 		if (vendor != 0xffff)
 			break;
@@ -557,17 +557,17 @@ static int wait_ready(struct vfio_pci *dev)
 static int sbr_via_sysfs(struct vfio_pci *dev, const char *bridge)
 {
 	uint8_t ctl[2];
-	int ret = sysfs_cfg_rw(bridge, PCI_BRIDGE_CONTROL, ctl, 2, false);
+	int ret = vfio_pci_sysfs_cfg(bridge, PCI_BRIDGE_CONTROL, ctl, 2, false);
 
 	if (ret < 0)
 		return ret;
 	ctl[0] |= PCI_BRIDGE_CTL_BUS_RESET;
-	ret = sysfs_cfg_rw(bridge, PCI_BRIDGE_CONTROL, ctl, 2, true);
+	ret = vfio_pci_sysfs_cfg(bridge, PCI_BRIDGE_CONTROL, ctl, 2, true);
 	if (ret < 0)
 		return ret;
 	sleep_ms(2);
 	ctl[0] &= ~PCI_BRIDGE_CTL_BUS_RESET;
-	ret = sysfs_cfg_rw(bridge, PCI_BRIDGE_CONTROL, ctl, 2, true);
+	ret = vfio_pci_sysfs_cfg(bridge, PCI_BRIDGE_CONTROL, ctl, 2, true);
 	if (ret < 0)
 		return ret;
 	sleep_ms(100);
@@ -756,7 +756,7 @@ int vfio_pci_aspm_set(struct vfio_pci *dev, int aspm)
 	/* VFIO drops Link Control writes: go to the device through sysfs. */
 	raw[0] = lnkctl & 0xff;
 	raw[1] = lnkctl >> 8;
-	ret = sysfs_cfg_rw(dev->bdf, at, raw, 2, true);
+	ret = vfio_pci_sysfs_cfg(dev->bdf, at, raw, 2, true);
 	if (ret < 0)
 		return ret;
 	ret = vfio_pci_aspm_get(dev);

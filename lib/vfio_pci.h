@@ -64,6 +64,14 @@ void vfio_pci_close(struct vfio_pci *dev);
 int vfio_pci_cfg_read(struct vfio_pci *dev, uint32_t offset, void *buf, size_t len);
 int vfio_pci_cfg_write(struct vfio_pci *dev, uint32_t offset, const void *buf, size_t len);
 
+/* Reads (`write` false) or writes `len` bytes of the config space of PCI
+ * function `bdf` ("dddd:bb:dd.f") at `offset` through sysfs
+ * (/sys/bus/pci/devices/<bdf>/config), without opening it through VFIO: for
+ * bridges and ports we do not own, and for the hardware's own view of a
+ * function whose VFIO config is virtualised. Needs root. Returns 0 or -errno
+ * (reason names `bdf` and the offset). */
+int vfio_pci_sysfs_cfg(const char *bdf, uint32_t offset, void *buf, size_t len, bool write);
+
 /* Maps BAR `index` (if not yet) and returns its address and size. Returns 0
  * or -errno (-ENODEV: no such BAR or not memory-mappable).
  * Beware: while memory decoding is off or the function is in D3hot the
