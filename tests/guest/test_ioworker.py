@@ -44,15 +44,6 @@ def cmd_nlb(entry):
     return (entry["sqe"][SQE_CDW12] & 0xffff) + 1
 
 
-@pytest.fixture
-def null_ctrl():
-    p = d.Pcie(NULL_BDF)
-    c = d.Controller(p)
-    yield c
-    c.close()
-    p.close()
-
-
 def run_quiet(w):
     """close() a worker that must not warn."""
     with warnings.catch_warnings():

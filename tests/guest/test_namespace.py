@@ -11,7 +11,6 @@ import pytest
 
 import nvme as d
 
-NULL_BDF = "0000:02:00.0"
 READ, WRITE = 0x02, 0x01
 
 
@@ -35,15 +34,6 @@ def write_read(ns, q, lba, count, offset=0, sgl=False):
     assert statuses(lambda: ns.write(q, w, lba, count, sgl=sgl).waitdone()) == []
     assert statuses(lambda: ns.read(q, r, lba, count, sgl=sgl).waitdone()) == []
     return w[offset:offset + n], r[offset:offset + n]
-
-
-@pytest.fixture
-def null_ctrl():
-    p = d.Pcie(NULL_BDF)
-    c = d.Controller(p)
-    yield c
-    c.close()
-    p.close()
 
 
 def test_properties_match_identify(nvme0, nvme0n1):

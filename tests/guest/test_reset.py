@@ -12,16 +12,6 @@ import nvme as d
 FLUSH = 0x00
 
 
-def msix_fired(q, within=0.5):
-    """The MSI-X message may land a little after the CQE was polled."""
-    deadline = time.monotonic() + within
-    while not q.msix_isset():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def test_reset_keeps_qpairs_usable(nvme0):
     q = d.Qpair(nvme0, 16)
     q.send_cmd(FLUSH).waitdone()
@@ -67,7 +57,7 @@ def test_many_resets(nvme0):
     q.delete()
 
 
-def test_flr_then_reset(pcie, nvme0):
+def test_flr_then_reset(pcie, nvme0, msix_fired):
     q = d.Qpair(nvme0, 8)
     q.send_cmd(FLUSH).waitdone()
     pcie.flr()

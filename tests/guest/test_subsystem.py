@@ -10,16 +10,6 @@ import nvme as d
 FLUSH = 0x00
 
 
-def msix_fired(q, within=0.5):
-    """The MSI-X message may land a little after the CQE was polled."""
-    deadline = time.monotonic() + within
-    while not q.msix_isset():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def test_nssr_follows_cap(nvme0, subsystem):
     if (nvme0.cap >> 36) & 1:
         subsystem.reset()
@@ -47,7 +37,7 @@ def vendor_id(pciaddr):
         return int.from_bytes(f.read(2), "little")
 
 
-def test_power_cycle_by_slot(nvme0, subsystem, pciaddr):
+def test_power_cycle_by_slot(nvme0, subsystem, pciaddr, msix_fired):
     q = d.Qpair(nvme0, 8)
     q.send_cmd(FLUSH).waitdone()
     subsystem.poweroff()
