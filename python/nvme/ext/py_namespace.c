@@ -103,25 +103,33 @@ static PyObject *table_new(NamespaceObject *self)
 	return cap;
 }
 
-/* Reads identify namespace and caches the format facts. */
-static int refresh(NamespaceObject *self, struct pn_ctrl *c)
+/* Fresh Identify Namespace data (PyMem_Free it), or NULL with an exception set. */
+static struct nvme_id_ns *identify_ns(NamespaceObject *self, struct pn_ctrl *c)
 {
 	struct nvme_id_ns *id = PyMem_Calloc(1, sizeof(*id));
-	unsigned fmt;
 	int rc;
 
-	if (!id) {
-		PyErr_NoMemory();
-		return -1;
-	}
+	if (!id)
+		return (struct nvme_id_ns *)PyErr_NoMemory();
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_identify(c, NVME_IDENTIFY_CNS_NS, self->nsid, 0, 0, id);
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
 		PyMem_Free(id);
 		pn_py_raise(pn_py_error, rc, self->name);
-		return -1;
+		return NULL;
 	}
+	return id;
+}
+
+/* Reads identify namespace and caches the format facts. */
+static int refresh(NamespaceObject *self, struct pn_ctrl *c)
+{
+	struct nvme_id_ns *id = identify_ns(self, c);
+	unsigned fmt;
+
+	if (!id)
+		return -1;
 	if (!id->nsze) {
 		PyMem_Free(id);
 		PyErr_Format(pn_py_error, "%s: namespace %u is not active (identify reports size 0)",
@@ -744,21 +752,11 @@ out:
 static int find_lbaf(NamespaceObject *self, struct pn_ctrl *c, unsigned long long data_size,
 		     unsigned long long meta_size)
 {
-	struct nvme_id_ns *id = PyMem_Calloc(1, sizeof(*id));
-	int rc, found = -1;
+	struct nvme_id_ns *id = identify_ns(self, c);
+	int found = -1;
 
-	if (!id) {
-		PyErr_NoMemory();
+	if (!id)
 		return -2;
-	}
-	Py_BEGIN_ALLOW_THREADS
-	rc = pn_ctrl_identify(c, NVME_IDENTIFY_CNS_NS, self->nsid, 0, 0, id);
-	Py_END_ALLOW_THREADS
-	if (rc < 0) {
-		PyMem_Free(id);
-		pn_py_raise(pn_py_error, rc, self->name);
-		return -2;
-	}
 	for (int i = 0; i <= id->nlbaf && i < 64; i++) {
 		if (id->lbaf[i].ds >= 9 && id->lbaf[i].ds < 32 && (1ull << id->lbaf[i].ds) == data_size &&
 		    id->lbaf[i].ms == meta_size) {
