@@ -306,12 +306,14 @@ def boot(args, interactive):
             "-cpu", "host" if args.kvm else "max", "-m", str(args.mem), "-smp", str(args.smp),
             "-no-reboot", "-nic", "none",
             "-kernel", vmlinuz, "-initrd", initrd, "-append", cmdline,
-            "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
-            "-virtfs", f"local,path={PROJECT},mount_tag=proj,security_model=none,multidevs=remap",
+            "-fsdev", "local,id=fshost,path=/,security_model=none,readonly=on,multidevs=remap",
+            "-device", "virtio-9p-pci,fsdev=fshost,mount_tag=host,ioeventfd=off",
+            "-fsdev", f"local,id=fsproj,path={PROJECT},security_model=none,multidevs=remap",
+            "-device", "virtio-9p-pci,fsdev=fsproj,mount_tag=proj,ioeventfd=off",
             "-qmp", f"unix:{qmp},server=on,wait=off",
             "-qmp", f"unix:{sockdir}/guest-qmp.sock,server=on,wait=off",
             "-chardev", f"socket,id=gqmp,path={sockdir}/guest-port.sock,server=on,wait=off",
-            "-device", "virtio-serial-pci",
+            "-device", "virtio-serial-pci,max_ports=2,ioeventfd=off",
             "-device", "virtserialport,chardev=gqmp,name=org.pynvme.qmp",
             ] + qemu_devices(ctrls, rundir)
     if interactive:
