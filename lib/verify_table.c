@@ -123,6 +123,28 @@ static int report(const struct pn_verify_table *t, uint64_t lba, uint32_t entry,
 		       m->expected_crc, found, (unsigned long long)m->found_lba_tag, hex);
 }
 
+/* Whether `n` bytes are all zero: the exact check for an LBA that must read
+ * zeroes, and much cheaper than its CRC (one OR per 8 bytes against eight
+ * table lookups; 10-20x under an emulated CPU). `n` is a multiple of 8 (the
+ * table's LBA sizes are). */
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	uint64_t acc = 0, w[4];
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		memcpy(w, p + i, 32);
+		acc |= w[0] | w[1] | w[2] | w[3];
+		if (acc)
+			return false;
+	}
+	for (; i < n; i += 8) {
+		memcpy(w, p + i, 8);
+		acc |= w[0];
+	}
+	return !acc;
+}
+
 int pn_verify_check_read(const struct pn_verify_table *t, uint64_t slba, uint64_t nlb,
 			 const void *data, struct pn_verify_mismatch *mismatch)
 {
@@ -134,6 +156,8 @@ int pn_verify_check_read(const struct pn_verify_table *t, uint64_t slba, uint64_
 		uint32_t crc;
 
 		if (entry == PN_VERIFY_UNKNOWN)
+			continue;
+		if (entry == PN_VERIFY_ZEROES && all_zero(p, t->lba_size))
 			continue;
 		crc = pn_crc32c(0, p, t->lba_size);
 		if (entry == PN_VERIFY_ZEROES ? crc != t->zero_crc

@@ -185,6 +185,15 @@ int main(int argc, char **argv)
 			acc += pn_verify_check_read(&vt, lba, 1, buf, NULL);
 		}
 		line("verify: (stamp + record) + check, 4 KiB", pn_monotonic_ns() - t0, m);
+		memset(buf, 0, 4096);
+		pn_verify_record_zeroes(&vt, 0, nlba);
+		t0 = pn_monotonic_ns();
+		for (uint64_t i = 0; i < m; i++) {
+			uint64_t lba = (i * 2654435761u) & (nlba - 1);
+
+			acc += pn_verify_check_read(&vt, lba, 1, buf, NULL);
+		}
+		line("verify: check of an LBA of zeroes, 4 KiB", pn_monotonic_ns() - t0, m);
 		t0 = pn_monotonic_ns();
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t lba = (i * 2654435761u) & (nlba - 1) & ~7ull;

@@ -133,6 +133,37 @@ static void zeroes_and_unknown(void **state)
 	free(data);
 }
 
+/* Zeroes are checked without a CRC: one stray bit anywhere in the LBA, in
+ * the 32-byte blocks or the tail of an LBA size that is not a multiple of
+ * 32, is a mismatch that reports the data's CRC. */
+static void one_bit_where_zeroes_are_expected(void **state)
+{
+	static const uint32_t sizes[] = {24, 40, 512, 4096};
+
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint32_t n = sizes[k];
+		struct pn_verify_table t;
+		struct pn_verify_mismatch m;
+		unsigned char *buf = calloc(2, n);
+
+		assert_int_equal(pn_verify_table_init(&t, 8, n), 0);
+		pn_verify_record_zeroes(&t, 0, 2);
+		assert_int_equal(pn_verify_check_read(&t, 0, 2, buf, NULL), 0);
+		for (uint32_t byte = 0; byte < n; byte += n / 8 + 1) {
+			buf[n + byte] = 0x10;
+			assert_int_equal(pn_verify_check_read(&t, 0, 2, buf, &m), -EIO);
+			assert_int_equal(m.lba, 1);
+			assert_int_equal(m.found_crc, pn_crc32c(0, buf + n, n));
+			assert_int_not_equal(m.found_crc, t.zero_crc);
+			buf[n + byte] = 0;
+		}
+		buf[2 * n - 1] = 1;   /* the very last byte */
+		assert_int_equal(pn_verify_check_read(&t, 0, 2, buf, NULL), -EIO);
+		pn_verify_table_free(&t);
+		free(buf);
+	}
+}
+
 static void boundary_lbas(void **state)
 {
 	struct pn_verify_table t;
@@ -298,6 +329,7 @@ int main(void)
 		cmocka_unit_test(corruption_is_reported),
 		cmocka_unit_test(stale_and_misplaced_data_is_caught),
 		cmocka_unit_test(zeroes_and_unknown),
+		cmocka_unit_test(one_bit_where_zeroes_are_expected),
 		cmocka_unit_test(boundary_lbas),
 		cmocka_unit_test(crc_colliding_with_states),
 		cmocka_unit_test(memory_is_bounded),
