@@ -15,8 +15,12 @@
  *           completions: the controller never finds the CQ full, because
  *           consumed-but-unreported entries plus those in flight stay below
  *           its size
+ *   paced   lazycq, and the doorbells rung only once the doorbell pacer's
+ *           hold (lib/doorbell_pacer.h, adaptive) has passed since the
+ *           completions were seen
  *
- * usage: ceiling BDF NSID BS QD SECONDS rand|seq batch|percmd|shadow|lazycq
+ * usage: ceiling BDF NSID BS QD SECONDS rand|seq batch|percmd|shadow|lazycq|paced [HOLD_NS]
+ * (paced with HOLD_NS: that fixed hold instead of the adaptive one)
  * prints one JSON line.
  */
 #include <errno.h>
@@ -27,6 +31,7 @@
 
 #include "controller.h"
 #include "dma.h"
+#include "doorbell_pacer.h"
 #include "error.h"
 #include "latency_histogram.h"
 #include "tsc.h"
@@ -70,8 +75,9 @@ int main(int argc, char **argv)
 	struct pn_sqe *tmpl;
 	int random_lba, mode, rc;
 
-	if (argc != 8) {
-		fprintf(stderr, "usage: ceiling BDF NSID BS QD SECONDS rand|seq batch|percmd|shadow|lazycq\n");
+	if (argc != 8 && !(argc == 9 && !strcmp(argv[7], "paced"))) {
+		fprintf(stderr, "usage: ceiling BDF NSID BS QD SECONDS rand|seq "
+			"batch|percmd|shadow|lazycq|paced [HOLD_NS]\n");
 		return 2;
 	}
 	nsid = (uint32_t)atoi(argv[2]);
@@ -80,7 +86,12 @@ int main(int argc, char **argv)
 	secs = (uint32_t)atoi(argv[5]);
 	random_lba = !strcmp(argv[6], "rand");
 	mode = !strcmp(argv[7], "batch") ? 0 : !strcmp(argv[7], "percmd") ? 1 :
-	       !strcmp(argv[7], "shadow") ? 2 : 3;
+	       !strcmp(argv[7], "shadow") ? 2 : !strcmp(argv[7], "lazycq") ? 3 :
+	       !strcmp(argv[7], "paced") ? 4 : -1;
+	if (mode < 0) {
+		fprintf(stderr, "ceiling: unknown doorbell mode %s\n", argv[7]);
+		return 2;
+	}
 
 	if ((rc = vfio_pci_open(argv[1], &pci)) < 0)
 		return die("open", rc);
@@ -110,7 +121,7 @@ int main(int argc, char **argv)
 	}
 	uint32_t qsize = qd + 1, cq_lag_max = 0, cq_lag = 0;
 
-	if (mode == 3) {
+	if (mode >= 3) {
 		qsize = 4 * qd + 1 > 256 ? 4 * qd + 1 : 256;
 		if (qsize > c->mqes)
 			qsize = c->mqes;
@@ -154,6 +165,14 @@ int main(int argc, char **argv)
 	uint64_t cpu0 = cpu_ns();
 	uint32_t tail = 0, head = 0, phase = 1, depth = q->depth;
 	uint16_t old_tail = 0, old_head = 0;
+	struct pn_pacer pacer;
+
+	if (mode == 4 && argc == 9)
+		pn_pacer_init_fixed(&pacer, hz, (uint32_t)atoi(argv[8]));
+	else if (mode == 4)
+		pn_pacer_init_auto(&pacer, hz, now, 0);
+	else
+		pn_pacer_init_fixed(&pacer, hz, 0);
 
 #define NEXT_LBA() (random_lba ? ((rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17), \
 				  (rnd % nblocks) * nlb) : ((seq = (seq + 1) % nblocks) * nlb))
@@ -212,7 +231,22 @@ int main(int argc, char **argv)
 			if (mode == 1)
 				RING_SQ();
 		}
-		if (reaped && mode == 3) {
+		if (reaped && mode == 4) {
+			/* paced: the SQ tail once the hold passed since the
+			 * completions were seen, spinning on the clock */
+			uint64_t until = now + pacer.hold_ticks;
+
+			while (pacer.hold_ticks && (now = pn_tsc()) < until)
+				;
+			pn_pacer_update(&pacer, now, ios);
+			cq_lag += reaped;
+			if (cq_lag >= cq_lag_max) {
+				*q->cq_doorbell = head;
+				mmio++;
+				cq_lag = 0;
+			}
+			RING_SQ();
+		} else if (reaped && mode == 3) {
 			cq_lag += reaped;
 			if (cq_lag >= cq_lag_max) {
 				*q->cq_doorbell = head;
@@ -242,10 +276,11 @@ int main(int argc, char **argv)
 	uint64_t elapsed_ns = pn_tsc_to_ns(now - start), cpu = cpu_ns() - cpu0;
 
 	printf("{\"iops\": %.1f, \"lat_mean_us\": %.2f, \"lat_p999_us\": %.2f, \"cpu_ns_per_io\": %.0f, "
-	       "\"ios\": %llu, \"mmio_per_io\": %.3f, \"seconds\": %.3f}\n",
+	       "\"ios\": %llu, \"mmio_per_io\": %.3f, \"seconds\": %.3f, \"pacing_hold_ns\": %u}\n",
 	       ios * 1e9 / elapsed_ns, pn_tsc_to_ns((uint64_t)pn_hist_mean(&hist)) / 1000.0,
 	       pn_tsc_to_ns(pn_hist_percentile(&hist, 99.9)) / 1000.0, ios ? (double)cpu / ios : 0.0,
-	       (unsigned long long)ios, ios ? (double)mmio / ios : 0.0, elapsed_ns / 1e9);
+	       (unsigned long long)ios, ios ? (double)mmio / ios : 0.0, elapsed_ns / 1e9,
+	       pn_pacer_kept_ns(&pacer));
 	/* the outstanding commands complete into rings freed with the qpair:
 	 * a controller reset drops them first */
 	pn_ctrl_reset(c);

@@ -1,5 +1,6 @@
 /* The IO worker (see ioworker.h). */
 #include "ioworker.h"
+#include "doorbell_pacer.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -54,6 +55,7 @@ struct run_state {
 	uint64_t last_progress, last_completed;
 	uint64_t sq_rings, cq_rings;
 	uint32_t cq_rung;
+	struct pn_pacer pacer;
 };
 
 struct pn_ioworker {
@@ -617,6 +619,43 @@ static void install_sigbus(void)
 	sigaction(SIGBUS, &sa, &previous_sigbus);
 }
 
+/* CQ entries consumed but not yet reported through the head doorbell. */
+static inline uint32_t cq_lag(const struct pn_ioworker *w)
+{
+	return (w->q->cq_head - w->rs.cq_rung + w->qsize) % w->qsize;
+}
+
+static inline void ring_cq(struct pn_ioworker *w)
+{
+	*w->cq_doorbell = w->q->cq_head;
+	w->rs.cq_rung = w->q->cq_head;
+	w->rs.cq_rings++;
+}
+
+/* Rings the doorbells after the send step: the SQ tail once the pacer's
+ * hold (doorbell_pacer.h) has passed since the loop last saw the device
+ * answer, spinning on the clock until then, and a due CQ head in the same
+ * moment. */
+static inline void ring_doorbells(struct pn_ioworker *w)
+{
+	struct run_state *rs = &w->rs;
+	struct pn_queue *q = w->q;
+	bool cq_due = cq_lag(w) >= w->cq_lag_max;
+
+	if (q->sq_tail != q->sq_tail_rung && rs->pacer.hold_ticks) {
+		uint64_t until = rs->now + rs->pacer.hold_ticks;
+
+		while ((rs->now = pn_tsc()) < until)
+			;
+	}
+	if (cq_due)
+		ring_cq(w);
+	if (q->sq_tail != q->sq_tail_rung) {
+		pn_queue_ring(q);
+		rs->sq_rings++;
+	}
+}
+
 /* The loop and the drain: everything that touches the device's BAR. */
 static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 {
@@ -629,7 +668,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 	uint64_t health_every = hz / 10;   /* register check when idle 100 ms */
 	struct pn_io io;
 	bool pending = false, generator_done = false;
-	uint32_t loops = 0;
+	uint32_t loops = 0, idle_polls = 0;
 
 	rs->now = pn_tsc();
 	w->start_tsc = rs->now;
@@ -639,9 +678,16 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		rs->end_tsc = rs->now + (uint64_t)w->wl.p.time_s * hz;
 	if (throttled)
 		pn_throttle_start(&w->throttle, rs->now);
+	/* a throttled or replayed run keeps its timing: no doorbell hold */
+	if (w->cfg.pacing_off || throttled || trace)
+		pn_pacer_init_fixed(&rs->pacer, hz, 0);
+	else if (w->cfg.pacing_hold_ns)
+		pn_pacer_init_fixed(&rs->pacer, hz, w->cfg.pacing_hold_ns);
+	else
+		pn_pacer_init_auto(&rs->pacer, hz, rs->now, 0);
 
 	while (!w->stop) {
-		uint32_t reaped, busy;
+		uint32_t busy;
 		bool lock;
 
 		/* send: keep the queue full */
@@ -678,19 +724,14 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 			if (w->stop)
 				break;
 		}
-		if (q->sq_tail != q->sq_tail_rung) {
-			pn_queue_ring(q);
-			rs->sq_rings++;
-		}
+		ring_doorbells(w);
 
 		/* reap */
-		reaped = pn_queue_process(q, 0);
-		rs->now = pn_tsc();
-		if (reaped && (q->cq_head - rs->cq_rung + w->qsize) % w->qsize >= w->cq_lag_max) {
-			*w->cq_doorbell = q->cq_head;
-			rs->cq_rung = q->cq_head;
-			rs->cq_rings++;
-		}
+		/* the clock when something happened and every 16th empty
+		 * poll: under an emulator an rdtsc costs more than the poll */
+		if (pn_queue_process(q, 0) || (++idle_polls & 15) == 0)
+			rs->now = pn_tsc();
+		pn_pacer_update(&rs->pacer, rs->now, w->completed);
 		busy = pn_queue_busy(q);
 		if (rs->now >= rs->next_second && !w->cfg.iops)
 			count_second(w, rs->now, &rs->next_second, &rs->completed_at_second, hz);
@@ -731,11 +772,8 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		w->stop = true;
 		rs->last_progress = rs->now;
 		while (pn_queue_busy(q) && !lost) {
-			if (pn_queue_process(q, 0) && rs->cq_rung != q->cq_head) {
-				*w->cq_doorbell = q->cq_head;
-				rs->cq_rung = q->cq_head;
-				rs->cq_rings++;
-			}
+			if (pn_queue_process(q, 0) && rs->cq_rung != q->cq_head)
+				ring_cq(w);
 			rs->now = pn_tsc();
 			if (rs->now >= rs->next_second && !w->cfg.iops)
 				count_second(w, rs->now, &rs->next_second, &rs->completed_at_second, hz);
@@ -827,6 +865,7 @@ static void *worker_main(void *arg)
 		r->cpu_ns = thread_cpu_ns() - rs->cpu0;
 		r->cpu_usage = run_ticks ? (double)r->cpu_ns / (double)pn_tsc_to_ns(run_ticks) : 0.0;
 		r->sq_doorbells = rs->sq_rings;
+		r->pacing_hold_ns = pn_pacer_kept_ns(&rs->pacer);
 		r->cq_doorbells = rs->cq_rings;
 		r->io_count_read = r->op_count[PN_OP_READ];
 		r->io_count_write = r->op_count[PN_OP_WRITE];

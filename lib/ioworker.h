@@ -74,6 +74,10 @@ struct pn_ioworker_config {
 	int cpu;                       /* core to pin to, -1: round-robin */
 	uint32_t cmdlog_count;         /* last completed commands to keep (<= 256) */
 	uint32_t max_seconds;          /* per-second counters kept (0: time + 2, or 86400) */
+	/* Doorbell pacing (doorbell_pacer.h): adaptive unless turned off or
+	 * fixed; never with the iops throttle or a trace replay. */
+	bool pacing_off;
+	uint32_t pacing_hold_ns;       /* a fixed hold; 0: adaptive */
 };
 
 struct pn_ioworker_result {
@@ -99,6 +103,7 @@ struct pn_ioworker_result {
 	struct pn_cmdlog_entry cmdlog[256]; /* most recent first */
 	struct pn_verify_mismatch mismatch; /* valid when error_status == 0x0281 */
 	uint64_t sq_doorbells, cq_doorbells; /* MMIO doorbell writes */
+	uint32_t pacing_hold_ns;             /* the doorbell hold the pacer kept last */
 };
 
 /* Progress counters the controlling thread may read while the worker runs

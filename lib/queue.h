@@ -109,6 +109,7 @@ struct pn_queue {
 
 	uint64_t timeout_tsc;      /* per-command timeout in TSC ticks, 0: none */
 	uint64_t next_timeout_check;
+	uint32_t empty_polls;        /* pn_queue_process() calls that found nothing */
 
 	struct pn_cmdlog_entry *log;
 	uint32_t log_entries;

@@ -52,6 +52,8 @@ static void usage(FILE *f)
 		"      --verify            stamp and checksum data (CRC32C per LBA)\n"
 		"      --verify-prefill    with --verify: write zeroes over the region first, so\n"
 		"                          every read is checked\n"
+		"      --pacing MODE       doorbell pacing: auto (measure and keep the best\n"
+		"                          hold), off, or a fixed hold in ns (auto)\n"
 		"      --cpu N             pin the worker to the N-th allowed core\n"
 		"      --seed N            random seed (reproducible runs)\n"
 		"      --json              one JSON object instead of the summary\n"
@@ -89,6 +91,8 @@ struct opts {
 	uint32_t iops;
 	uint64_t region_start, region_end;
 	int verify, prefill, json, cpu;
+	int pacing_off;
+	uint32_t pacing_hold_ns;
 	uint64_t seed;
 	int has_seed;
 };
@@ -96,7 +100,7 @@ struct opts {
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_RW = 256, O_MIX, O_BS, O_QD, O_COUNT, O_IOPS, O_REGION, O_VERIFY, O_PREFILL,
-	       O_CPU, O_SEED, O_JSON };
+	       O_CPU, O_SEED, O_JSON, O_PACING };
 	static const struct option lopts[] = {
 		{"device", required_argument, 0, 'd'}, {"nsid", required_argument, 0, 'n'},
 		{"rw", required_argument, 0, O_RW}, {"rwmixread", required_argument, 0, O_MIX},
@@ -105,7 +109,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"iops", required_argument, 0, O_IOPS}, {"region", required_argument, 0, O_REGION},
 		{"verify", no_argument, 0, O_VERIFY}, {"verify-prefill", no_argument, 0, O_PREFILL},
 		{"cpu", required_argument, 0, O_CPU}, {"seed", required_argument, 0, O_SEED},
-		{"json", no_argument, 0, O_JSON}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+		{"json", no_argument, 0, O_JSON}, {"pacing", required_argument, 0, O_PACING},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	int c, n;
 
 	*o = (struct opts){.nsid = 1, .rw = "randread", .rwmixread = 50, .bs_min = 4096,
@@ -138,6 +143,24 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_CPU: o->cpu = atoi(optarg); break;
 		case O_SEED: o->seed = strtoull(optarg, NULL, 0); o->has_seed = 1; break;
 		case O_JSON: o->json = 1; break;
+		case O_PACING: {
+			char *end;
+
+			if (!strcmp(optarg, "auto"))
+				break;
+			if (!strcmp(optarg, "off")) {
+				o->pacing_off = 1;
+				break;
+			}
+			o->pacing_hold_ns = (uint32_t)strtoul(optarg, &end, 0);
+			if (*end || end == optarg || o->pacing_hold_ns > 1000000) {
+				fprintf(stderr, "pynvme-perf: --pacing takes auto, off or a hold "
+					"of 0..1000000 ns, not '%s'\n", optarg);
+				goto bad;
+			}
+			o->pacing_off = o->pacing_hold_ns == 0;
+			break;
+		}
 		case 'h': usage(stdout); exit(0);
 		default: goto bad;
 		}
@@ -166,6 +189,8 @@ static int build_config(const struct opts *o, struct pn_ctrl *c, uint64_t cap, u
 	cfg->nsid = o->nsid;
 	cfg->cpu = o->cpu;
 	cfg->iops = o->iops;
+	cfg->pacing_off = o->pacing_off;
+	cfg->pacing_hold_ns = o->pacing_hold_ns;
 	cfg->ptype = 0xbeef;
 	cfg->pvalue = 100;
 	p->ns_capacity = cap;
@@ -341,13 +366,17 @@ int main(int argc, char **argv)
 		uint64_t ios = r->io_count_read + r->io_count_nonread;
 		double secs = r->mseconds / 1000.0, iops = secs > 0 ? ios / secs : 0;
 		double mean_us = pn_hist_mean(&r->latency) / 1000.0;
-		char text[sizeof(r->error_text)];
+		char text[2 * sizeof(r->error_text)];
 		size_t k = 0;
 
-		/* JSON string: drop the characters that would need escaping */
-		for (const char *t = r->error_text; *t && k + 1 < sizeof(text); t++)
-			if (*t != '"' && *t != '\\' && (unsigned char)*t >= 0x20)
+		/* a JSON string: quotes and backslashes escaped, control
+		 * characters (none expected) dropped */
+		for (const char *t = r->error_text; *t && k + 2 < sizeof(text); t++) {
+			if (*t == '"' || *t == '\\')
+				text[k++] = '\\';
+			if ((unsigned char)*t >= 0x20)
 				text[k++] = *t;
+		}
 		text[k] = 0;
 		if (o.json) {
 			printf("{\"device\": \"%s\", \"nsid\": %u, \"rw\": \"%s\", \"bs\": %llu, "
@@ -356,7 +385,7 @@ int main(int argc, char **argv)
 			       "\"mbps\": %.2f, \"lat_mean_us\": %.2f, \"lat_min_us\": %.2f, "
 			       "\"lat_p50_us\": %.2f, \"lat_p99_us\": %.2f, \"lat_p999_us\": %.2f, "
 			       "\"lat_max_us\": %.2f, \"cpu_usage\": %.3f, \"cpu_ns_per_io\": %.0f, "
-			       "\"mmio_per_io\": %.3f, \"error\": %d, \"error_status\": %u, "
+			       "\"mmio_per_io\": %.3f, \"pacing_hold_ns\": %u, \"error\": %d, \"error_status\": %u, "
 			       "\"error_text\": \"%s\", \"io_per_second\": [",
 			       o.bdf, o.nsid, o.rw, (unsigned long long)o.bs_min, o.qd,
 			       o.verify ? "true" : "false", (unsigned long long)ios,
@@ -368,7 +397,7 @@ int main(int argc, char **argv)
 			       pn_hist_percentile(&r->latency, 99.9) / 1000.0, r->latency.max / 1000.0,
 			       r->cpu_usage, ios ? (double)r->cpu_ns / ios : 0.0,
 			       ios ? (double)(r->sq_doorbells + r->cq_doorbells) / ios : 0.0,
-			       r->error_code, r->error_status, text);
+			       r->pacing_hold_ns, r->error_code, r->error_status, text);
 			for (uint32_t i = 0; i < r->nseconds; i++)
 				printf("%s%u", i ? ", " : "", r->io_per_second[i]);
 			printf("]}\n");
@@ -385,6 +414,10 @@ int main(int argc, char **argv)
 			       pn_hist_percentile(&r->latency, 99.9) / 1000.0, r->latency.max / 1000.0);
 			printf("  cpu      %.0f%% of one core, %.0f ns per IO\n", r->cpu_usage * 100,
 			       ios ? (double)r->cpu_ns / ios : 0.0);
+			printf("  doorbell %.3f MMIO writes per IO, hold %u ns (%s)\n",
+			       ios ? (double)(r->sq_doorbells + r->cq_doorbells) / ios : 0.0,
+			       r->pacing_hold_ns, o.pacing_off ? "pacing off" :
+			       o.pacing_hold_ns ? "fixed" : o.iops ? "throttled: no pacing" : "auto");
 			if (r->error_code)
 				printf("  ERROR %d (%s): %s\n", r->error_code,
 				       pn_ioworker_error_name(r->error_code), r->error_text);

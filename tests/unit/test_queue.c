@@ -219,7 +219,14 @@ static void timeout_synthesizes_and_holds_cid(void **state)
 	pn_queue_ring(&q);
 	assert_int_equal(pn_queue_process(&q, 0), 0);
 	nanosleep(&ts, NULL);
-	assert_int_equal(pn_queue_process(&q, 0), 1);
+	/* an empty poll scans for timeouts every 64th call */
+	{
+		uint32_t got = 0;
+
+		for (int i = 0; i < 64 && !got; i++)
+			got = pn_queue_process(&q, 0);
+		assert_int_equal(got, 1);
+	}
 	assert_int_equal(s.count, 1);
 	assert_int_equal(s.status[0], PN_STATUS_SYNTH);
 	assert_int_equal(s.dw0[0], 0xffffffff);
