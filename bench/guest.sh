@@ -21,7 +21,7 @@ for w in $WORKLOADS; do
 	IFS=: read name bs qd kind <<E
 $w
 E
-	for mode in batch percmd shadow lazycq; do
+	for mode in batch percmd shadow lazycq paced; do
 		row "ceiling-$mode" $name "$(build/bench/ceiling $BDF 1 $bs $qd $T $kind $mode)"
 	done
 	rw=randread; [ $kind = seq ] && rw=read

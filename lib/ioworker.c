@@ -56,6 +56,7 @@ struct run_state {
 	uint64_t sq_rings, cq_rings;
 	uint32_t cq_rung;
 	struct pn_pacer pacer;
+	uint64_t seen_tsc;           /* when a posted completion was seen before reaping */
 };
 
 struct pn_ioworker {
@@ -66,6 +67,7 @@ struct pn_ioworker {
 	struct pn_qpair *qp;
 	struct pn_queue *q;
 	uint32_t inflight_max;       /* qdepth - 1 */
+	uint32_t nbufs;              /* inflight_max + 1: room for the early replacement */
 	uint32_t qsize;              /* entries of the worker's queue (>= qdepth) */
 	uint32_t cq_lag_max;         /* CQ entries consumed before the head doorbell */
 	volatile uint32_t *cq_doorbell;  /* the real one (the queue's points to a sink) */
@@ -78,7 +80,7 @@ struct pn_ioworker {
 	void *read_buf, *write_buf;  /* shared buffers without verification */
 	uint64_t read_iova, write_iova;
 	struct io_slot *slots;       /* one per CID */
-	struct io_buf *bufs;         /* inflight_max */
+	struct io_buf *bufs;         /* nbufs */
 	uint32_t *buf_free;          /* stack of free indexes into bufs */
 	uint32_t nbuf_free;
 
@@ -179,8 +181,8 @@ static bool has_data(uint8_t opc)
 static int alloc_buffers(struct pn_ioworker *w)
 {
 	const struct pn_ioworker_config *cfg = &w->cfg;
-	uint32_t nbuf = cfg->verify ? w->inflight_max : 2;
-	size_t range_bytes = ((size_t)w->inflight_max * 16 + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
+	uint32_t nbuf = cfg->verify ? w->nbufs : 2;
+	size_t range_bytes = ((size_t)w->nbufs * 16 + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
 	struct pn_rand rng;
 	int rc;
 
@@ -252,6 +254,7 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	 * qdepth - 1 IOs are in flight (qdepth=2: one at a time). */
 	entries = cfg->wl.qdepth;
 	w->inflight_max = entries - 1;
+	w->nbufs = w->inflight_max + 1;
 	/* Every MMIO doorbell write is expensive (under QEMU's TCG each takes
 	 * the global lock): the queue gets room for at least 3 * (qdepth - 1)
 	 * more entries, and the CQ head doorbell is written only every
@@ -271,8 +274,8 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	max_lbas = max_io_lbas(&w->wl.p);
 	w->buf_bytes = (max_lbas * w->lba_size + BUF_ALIGN - 1) & ~(uint64_t)(BUF_ALIGN - 1);
 	w->slots = calloc(w->qsize, sizeof(*w->slots));
-	w->bufs = calloc(w->inflight_max, sizeof(*w->bufs));
-	w->buf_free = calloc(w->inflight_max, sizeof(*w->buf_free));
+	w->bufs = calloc(w->nbufs, sizeof(*w->bufs));
+	w->buf_free = calloc(w->nbufs, sizeof(*w->buf_free));
 	w->res.nseconds = 0;
 	{
 		uint32_t n = cfg->max_seconds;
@@ -304,12 +307,12 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	rc = alloc_buffers(w);
 	if (rc < 0) {
 		set_error(w, PN_IOW_ERR_BUFFER, 0, "cannot allocate %llu bytes of data buffers: %s",
-			  ULL(w->buf_bytes * (cfg->verify ? w->inflight_max : 2)), pn_last_error());
+			  ULL(w->buf_bytes * (cfg->verify ? w->nbufs : 2)), pn_last_error());
 		pn_clear_error();
 	}
 	for (uint32_t i = 0; i < w->qsize; i++)
 		w->slots[i].w = w;
-	for (uint32_t i = 0; i < w->inflight_max && w->data && w->ranges; i++) {
+	for (uint32_t i = 0; i < w->nbufs && w->data && w->ranges; i++) {
 		struct io_buf *b = &w->bufs[i];
 
 		if (cfg->verify) {
@@ -318,7 +321,7 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 		}
 		b->range = (char *)w->ranges->vaddr + 16u * i;
 		b->range_iova = w->ranges->iova + 16u * i;
-		w->buf_free[w->nbuf_free++] = w->inflight_max - 1 - i;
+		w->buf_free[w->nbuf_free++] = w->nbufs - 1 - i;
 	}
 	pn_hist_reset(&w->hist_ticks);
 	pn_hist_reset(&w->res.latency);
@@ -633,9 +636,10 @@ static inline void ring_cq(struct pn_ioworker *w)
 }
 
 /* Rings the doorbells after the send step: the SQ tail once the pacer's
- * hold (doorbell_pacer.h) has passed since the loop last saw the device
- * answer, spinning on the clock until then, and a due CQ head in the same
- * moment. */
+ * hold (doorbell_pacer.h) has passed since the loop last saw completions
+ * (a posted one it sends ahead of, or the time the queue noted when it
+ * reaped, so the work done since counts toward the hold), spinning on the
+ * clock until then, and a due CQ head in the same moment. */
 static inline void ring_doorbells(struct pn_ioworker *w)
 {
 	struct run_state *rs = &w->rs;
@@ -643,7 +647,7 @@ static inline void ring_doorbells(struct pn_ioworker *w)
 	bool cq_due = cq_lag(w) >= w->cq_lag_max;
 
 	if (q->sq_tail != q->sq_tail_rung && rs->pacer.hold_ticks) {
-		uint64_t until = rs->now + rs->pacer.hold_ticks;
+		uint64_t until = (rs->seen_tsc ? rs->seen_tsc : q->reap_tsc) + rs->pacer.hold_ticks;
 
 		while ((rs->now = pn_tsc()) < until)
 			;
@@ -687,11 +691,21 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		pn_pacer_init_auto(&rs->pacer, hz, rs->now, 0);
 
 	while (!w->stop) {
-		uint32_t busy;
+		uint32_t busy, limit = w->inflight_max;
 		bool lock;
 
+		/* A completion the device has posted frees its place at once:
+		 * its replacement is sent and rung before the completion's
+		 * bookkeeping (statistics, verification) runs, so the device
+		 * works meanwhile. The device never holds more than
+		 * inflight_max commands. */
+		rs->seen_tsc = 0;
+		if (pn_queue_cqe_posted(q)) {
+			limit++;
+			rs->seen_tsc = pn_tsc();
+		}
 		/* send: keep the queue full */
-		while (pn_queue_busy(q) < w->inflight_max) {
+		while (pn_queue_busy(q) < limit) {
 			if (!pending) {
 				if (generator_done || !pn_workload_next(&w->wl, &io)) {
 					generator_done = true;

@@ -297,6 +297,7 @@ uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
 		reaped++;
 	}
 	if (now) {
+		q->reap_tsc = now;
 		*q->cq_doorbell = q->cq_head;
 	}
 	/* The timeout scan is due about once a ms. An empty poll reads the

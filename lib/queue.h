@@ -110,6 +110,7 @@ struct pn_queue {
 	uint64_t timeout_tsc;      /* per-command timeout in TSC ticks, 0: none */
 	uint64_t next_timeout_check;
 	uint32_t empty_polls;        /* pn_queue_process() calls that found nothing */
+	uint64_t reap_tsc;           /* when pn_queue_process() last found completions */
 
 	struct pn_cmdlog_entry *log;
 	uint32_t log_entries;
@@ -184,5 +185,14 @@ uint32_t pn_queue_cmdlog(const struct pn_queue *q, struct pn_cmdlog_entry *out, 
 /* Commands submitted and not yet completed from the caller's view (slots in
  * state BUSY). */
 uint32_t pn_queue_busy(const struct pn_queue *q);
+
+/* Whether the device has posted a completion that pn_queue_process() has
+ * not reaped yet (the phase tag of the entry at the CQ head). */
+static inline bool pn_queue_cqe_posted(const struct pn_queue *q)
+{
+	const volatile struct pn_cqe *e = &q->cq[q->cq_head];
+
+	return q->slots && (e->status & 1) == q->cq_phase;
+}
 
 #endif
