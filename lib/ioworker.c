@@ -692,7 +692,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 	while (!w->stop) {
 		uint32_t busy, limit = w->inflight_max;
-		bool lock;
+		bool lock, posted;
 
 		/* A completion the device has posted frees its place at once:
 		 * its replacement is sent and rung before the completion's
@@ -700,7 +700,8 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		 * works meanwhile. The device never holds more than
 		 * inflight_max commands. */
 		rs->seen_tsc = 0;
-		if (pn_queue_cqe_posted(q)) {
+		posted = pn_queue_cqe_posted(q);
+		if (posted) {
 			limit++;
 			rs->seen_tsc = pn_tsc();
 		}
@@ -741,10 +742,15 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		ring_doorbells(w);
 
 		/* reap */
-		/* the clock when something happened and every 16th empty
-		 * poll: under an emulator an rdtsc costs more than the poll */
-		if (pn_queue_process(q, 0) || (++idle_polls & 15) == 0)
+		/* reap what was posted when the loop looked (what came since
+		 * waits a turn, so its replacement goes first too), and poll
+		 * the queue every 16th empty turn for its timeout scan; the
+		 * clock likewise: under an emulator an rdtsc costs more than
+		 * a poll */
+		if (posted || (++idle_polls & 15) == 0) {
+			pn_queue_process(q, 0);
 			rs->now = pn_tsc();
+		}
 		pn_pacer_update(&rs->pacer, rs->now, w->completed);
 		busy = pn_queue_busy(q);
 		if (rs->now >= rs->next_second && !w->cfg.iops)
