@@ -125,7 +125,7 @@ static int report(const struct pn_verify_table *t, uint64_t lba, uint32_t entry,
 
 /* Whether `n` bytes are all zero: the exact check for an LBA that must read
  * zeroes, and much cheaper than its CRC (one OR per 8 bytes against eight
- * table lookups; 10-20x under an emulated CPU). `n` is a multiple of 8 (the
+ * table lookups; 7x in the test bed's emulated CPU). `n` is a multiple of 8 (the
  * table's LBA sizes are). */
 static bool all_zero(const unsigned char *p, size_t n)
 {
