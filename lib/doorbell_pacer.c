@@ -25,7 +25,6 @@ void pn_pacer_init_auto(struct pn_pacer *p, uint64_t hz, uint64_t now, uint64_t 
 	if (!p->epoch_ticks)
 		p->epoch_ticks = 1;
 	p->exploring = 1;       /* the first round starts at once, with candidate 0 */
-	p->cur = 0;
 	p->hold_ticks = p->cand_ticks[0];
 	p->epoch_start = now;
 	p->epoch_completed = completed;

@@ -56,7 +56,6 @@ struct run_state {
 	uint64_t sq_rings, cq_rings;
 	uint32_t cq_rung;
 	struct pn_pacer pacer;
-	uint64_t seen_tsc;           /* when a posted completion was seen before reaping */
 };
 
 struct pn_ioworker {
@@ -637,17 +636,17 @@ static inline void ring_cq(struct pn_ioworker *w)
 
 /* Rings the doorbells after the send step: the SQ tail once the pacer's
  * hold (doorbell_pacer.h) has passed since the loop last saw completions
- * (a posted one it sends ahead of, or the time the queue noted when it
- * reaped, so the work done since counts toward the hold), spinning on the
- * clock until then, and a due CQ head in the same moment. */
-static inline void ring_doorbells(struct pn_ioworker *w)
+ * (`seen`: a posted one it sends ahead of; 0: the time the queue noted when
+ * it reaped, so the work done since counts toward the hold), spinning on
+ * the clock until then, and a due CQ head in the same moment. */
+static inline void ring_doorbells(struct pn_ioworker *w, uint64_t seen)
 {
 	struct run_state *rs = &w->rs;
 	struct pn_queue *q = w->q;
 	bool cq_due = cq_lag(w) >= w->cq_lag_max;
 
 	if (q->sq_tail != q->sq_tail_rung && rs->pacer.hold_ticks) {
-		uint64_t until = (rs->seen_tsc ? rs->seen_tsc : q->reap_tsc) + rs->pacer.hold_ticks;
+		uint64_t until = (seen ? seen : q->reap_tsc) + rs->pacer.hold_ticks;
 
 		while ((rs->now = pn_tsc()) < until)
 			;
@@ -692,6 +691,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 	while (!w->stop) {
 		uint32_t busy, limit = w->inflight_max;
+		uint64_t seen = 0;
 		bool lock, posted;
 
 		/* A completion the device has posted frees its place at once:
@@ -699,11 +699,10 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		 * bookkeeping (statistics, verification) runs, so the device
 		 * works meanwhile. The device never holds more than
 		 * inflight_max commands. */
-		rs->seen_tsc = 0;
 		posted = pn_queue_cqe_posted(q);
 		if (posted) {
 			limit++;
-			rs->seen_tsc = pn_tsc();
+			seen = pn_tsc();
 		}
 		/* send: keep the queue full */
 		while (pn_queue_busy(q) < limit) {
@@ -739,7 +738,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 			if (w->stop)
 				break;
 		}
-		ring_doorbells(w);
+		ring_doorbells(w, seen);
 
 		/* reap */
 		/* reap what was posted when the loop looked (what came since
