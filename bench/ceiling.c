@@ -15,9 +15,9 @@
  *           completions: the controller never finds the CQ full, because
  *           consumed-but-unreported entries plus those in flight stay below
  *           its size
- *   paced   lazycq, and the doorbells rung only once the doorbell pacer's
- *           hold (lib/doorbell_pacer.h, adaptive) has passed since the
- *           completions were seen
+ *   paced   lazycq, and the doorbells rung only once the device has posted
+ *           no completion for the doorbell pacer's hold
+ *           (lib/doorbell_pacer.h, adaptive): the end of its burst
  *
  * usage: ceiling BDF NSID BS QD SECONDS rand|seq batch|percmd|shadow|lazycq|paced [HOLD_NS]
  * (paced with HOLD_NS: that fixed hold instead of the adaptive one)
@@ -203,41 +203,48 @@ int main(int argc, char **argv)
 	}
 	if (mode != 1)
 		RING_SQ();
+#define POSTED() ((q->cq[head].status & 1) == phase)
+#define REAP() do { \
+		volatile struct pn_cqe *cqe_ = &q->cq[head]; \
+		uint16_t cid_; \
+		__atomic_thread_fence(__ATOMIC_ACQUIRE); \
+		cid_ = cqe_->cid; \
+		if (cqe_->status >> 1) { \
+			fprintf(stderr, "ceiling: error status 0x%x\n", cqe_->status >> 1); \
+			return 4; \
+		} \
+		if (++head == depth) { \
+			head = 0; \
+			phase ^= 1; \
+		} \
+		if (!reaped) \
+			now = pn_tsc(); \
+		pn_hist_record(&hist, now - submit_tsc[cid_]); \
+		ios++; \
+		reaped++; \
+		PUSH(cid_); \
+		if (mode == 1) \
+			RING_SQ(); \
+	} while (0)
+
 	while (now < end) {
 		uint32_t reaped = 0;
 
-		for (;;) {
-			volatile struct pn_cqe *cqe = &q->cq[head];
-			uint16_t cid;
-
-			if ((cqe->status & 1) != phase)
-				break;
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			cid = cqe->cid;
-			if (cqe->status >> 1) {
-				fprintf(stderr, "ceiling: error status 0x%x\n", cqe->status >> 1);
-				return 4;
-			}
-			if (++head == depth) {
-				head = 0;
-				phase ^= 1;
-			}
-			if (!reaped)
-				now = pn_tsc();
-			pn_hist_record(&hist, now - submit_tsc[cid]);
-			ios++;
-			reaped++;
-			PUSH(cid);
-			if (mode == 1)
-				RING_SQ();
-		}
+		while (POSTED())
+			REAP();
 		if (reaped && mode == 4) {
-			/* paced: the SQ tail once the hold passed since the
-			 * completions were seen, spinning on the clock */
-			uint64_t until = now + pacer.hold_ticks;
+			/* paced: the doorbells once the device has posted
+			 * nothing new for the hold (the end of its burst; what
+			 * it posts meanwhile is reaped and joins the batch),
+			 * spinning on the clock */
+			uint64_t last = pn_tsc();
 
-			while (pacer.hold_ticks && (now = pn_tsc()) < until)
-				;
+			while (pacer.hold_ticks && (now = pn_tsc()) - last < pacer.hold_ticks) {
+				if (POSTED()) {
+					REAP();
+					last = now;
+				}
+			}
 			pn_pacer_update(&pacer, now, ios);
 			cq_lag += reaped;
 			if (cq_lag >= cq_lag_max) {

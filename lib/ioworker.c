@@ -56,6 +56,8 @@ struct run_state {
 	uint64_t sq_rings, cq_rings;
 	uint32_t cq_rung;
 	struct pn_pacer pacer;
+	struct pn_io io;             /* generated, not yet sent (pending) */
+	bool pending, generator_done;
 };
 
 struct pn_ioworker {
@@ -66,7 +68,8 @@ struct pn_ioworker {
 	struct pn_qpair *qp;
 	struct pn_queue *q;
 	uint32_t inflight_max;       /* qdepth - 1 */
-	uint32_t nbufs;              /* inflight_max + 1: room for the early replacement */
+	uint32_t send_ahead_max;     /* commands built beyond the rung SQ tail */
+	uint32_t nbufs;              /* inflight_max + send_ahead_max */
 	uint32_t qsize;              /* entries of the worker's queue (>= qdepth) */
 	uint32_t cq_lag_max;         /* CQ entries consumed before the head doorbell */
 	volatile uint32_t *cq_doorbell;  /* the real one (the queue's points to a sink) */
@@ -253,7 +256,6 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	 * qdepth - 1 IOs are in flight (qdepth=2: one at a time). */
 	entries = cfg->wl.qdepth;
 	w->inflight_max = entries - 1;
-	w->nbufs = w->inflight_max + 1;
 	/* Every MMIO doorbell write is expensive (under QEMU's TCG each takes
 	 * the global lock): the queue gets room for at least 3 * (qdepth - 1)
 	 * more entries, and the CQ head doorbell is written only every
@@ -269,6 +271,15 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 			want = cap;
 		w->qsize = want > entries ? want : entries;
 		w->cq_lag_max = (w->qsize - 1 - w->inflight_max) / 2;
+		/* Replacements sent ahead of reaping their completions make
+		 * the host hold up to inflight_max + send_ahead_max commands;
+		 * with fewer than cq_lag_max unreported entries the CQ still
+		 * has room for all (at least 1: with cq_lag_max 0 the queue's
+		 * qsize - 1 request slots bound them). */
+		w->send_ahead_max = w->qsize - w->inflight_max - w->cq_lag_max;
+		if (w->send_ahead_max > w->inflight_max)
+			w->send_ahead_max = w->inflight_max;
+		w->nbufs = w->inflight_max + w->send_ahead_max;
 	}
 	max_lbas = max_io_lbas(&w->wl.p);
 	w->buf_bytes = (max_lbas * w->lba_size + BUF_ALIGN - 1) & ~(uint64_t)(BUF_ALIGN - 1);
@@ -634,18 +645,27 @@ static inline void ring_cq(struct pn_ioworker *w)
 	w->rs.cq_rings++;
 }
 
-/* Rings the doorbells after the send step: the SQ tail once the pacer's
- * hold (doorbell_pacer.h) has passed since the loop last saw completions
- * (`seen`: a posted one it sends ahead of; 0: the time the queue noted when
- * it reaped, so the work done since counts toward the hold), spinning on
- * the clock until then, and a due CQ head in the same moment. */
-static inline void ring_doorbells(struct pn_ioworker *w, uint64_t seen)
+/* Rings the doorbells after the send step: the SQ tail over as many built
+ * commands as the device may hold (inflight_max, plus the `posted`
+ * completions it has finished and the loop not yet reaped), once the
+ * pacer's hold has passed since the loop last saw completions (`seen`; 0:
+ * the time the queue noted when it reaped, so the work done since counts
+ * toward the hold), spinning on the clock until then; and a due CQ head in
+ * the same moment. */
+static inline void ring_doorbells(struct pn_ioworker *w, uint64_t seen, uint32_t posted)
 {
 	struct run_state *rs = &w->rs;
 	struct pn_queue *q = w->q;
 	bool cq_due = cq_lag(w) >= w->cq_lag_max;
+	uint32_t unrung = pn_queue_unrung(q);
+	uint32_t device_holds = pn_queue_busy(q) - unrung;
+	uint32_t n = 0;
 
-	if (q->sq_tail != q->sq_tail_rung && rs->pacer.hold_ticks) {
+	if (w->inflight_max + posted > device_holds)
+		n = w->inflight_max + posted - device_holds;
+	if (n > unrung)
+		n = unrung;
+	if (n && rs->pacer.hold_ticks) {
 		uint64_t until = (seen ? seen : q->reap_tsc) + rs->pacer.hold_ticks;
 
 		while ((rs->now = pn_tsc()) < until)
@@ -653,10 +673,75 @@ static inline void ring_doorbells(struct pn_ioworker *w, uint64_t seen)
 	}
 	if (cq_due)
 		ring_cq(w);
-	if (q->sq_tail != q->sq_tail_rung) {
-		pn_queue_ring(q);
+	if (n) {
+		pn_queue_ring_some(q, n);
 		rs->sq_rings++;
 	}
+}
+
+/* Sends generated IOs while fewer than `limit` are outstanding and the
+ * workload allows (trace timing, throttle, LBA locks, free buffers); the
+ * doorbell is rung by the caller. */
+static inline void send_ios(struct pn_ioworker *w, uint32_t limit)
+{
+	struct run_state *rs = &w->rs;
+	struct pn_io *io = &rs->io;
+	const bool throttled = w->cfg.iops != 0;
+
+	while (pn_queue_busy(w->q) < limit) {
+		bool lock;
+
+		if (!rs->pending) {
+			if (rs->generator_done || !pn_workload_next(&w->wl, io)) {
+				rs->generator_done = true;
+				break;
+			}
+			rs->pending = true;
+		}
+		if (w->wl.p.ntrace && rs->now - w->start_tsc < pn_ns_to_tsc(io->time_us * 1000u))
+			break;
+		if (throttled) {
+			if (!pn_throttle_ready(&w->throttle, rs->now))
+				break;
+			/* slots from the end of `time` on are not sent */
+			if (rs->end_tsc && pn_throttle_next_due(&w->throttle) >= rs->end_tsc)
+				break;
+			w->send_second = (uint32_t)((pn_throttle_next_due(&w->throttle) -
+						     w->start_tsc) / rs->hz);
+		}
+		lock = w->cfg.verify && w->lock.nlba && io->opcode != PN_OP_FLUSH;
+		if (lock && !pn_lba_lock_try(&w->lock, io->slba, io->nlb))
+			break;   /* delayed, not skipped: retried after reaping */
+		if (!submit_io(w, io, lock)) {
+			if (lock)
+				pn_lba_lock_release(&w->lock, io->slba, io->nlb);
+			break;
+		}
+		rs->pending = false;
+		if (throttled)
+			pn_throttle_sent(&w->throttle, rs->now);
+		if (w->stop)
+			break;
+	}
+}
+
+/* The doorbell hold after posted completions: waits until the device has
+ * posted nothing new for the pacer's hold (the end of its burst; the last
+ * completion seen at *seen on return), so that one doorbell write sends
+ * the replacements of the whole burst. Returns how many are posted then. */
+static inline uint32_t settle_burst(struct pn_ioworker *w, uint32_t posted, uint64_t *seen)
+{
+	const uint64_t hold = w->rs.pacer.hold_ticks;
+	uint64_t now;
+
+	while ((now = pn_tsc()) - *seen < hold) {
+		if (posted < w->send_ahead_max && pn_queue_cqe_posted_at(w->q, posted)) {
+			posted = pn_queue_cqes_posted(w->q, w->send_ahead_max);
+			*seen = now;
+		}
+	}
+	w->rs.now = now;
+	return posted;
 }
 
 /* The loop and the drain: everything that touches the device's BAR. */
@@ -667,10 +752,9 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 	const uint64_t hz = rs->hz;
 	const bool trace = w->wl.p.ntrace != 0;
 	const bool throttled = w->cfg.iops != 0;
-	const bool locking = w->cfg.verify && w->lock.nlba;
+	/* a throttled or replayed IO is built when it is due */
+	const bool prebuild = !throttled && !trace;
 	uint64_t health_every = hz / 10;   /* register check when idle 100 ms */
-	struct pn_io io;
-	bool pending = false, generator_done = false;
 	uint32_t loops = 0, idle_polls = 0;
 
 	rs->now = pn_tsc();
@@ -690,55 +774,27 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		pn_pacer_init_auto(&rs->pacer, hz, rs->now, 0);
 
 	while (!w->stop) {
-		uint32_t busy, limit = w->inflight_max;
+		uint32_t busy, posted;
 		uint64_t seen = 0;
-		bool lock, posted;
 
-		/* A completion the device has posted frees its place at once:
-		 * its replacement is sent and rung before the completion's
+		/* Completions the device has posted free their places at once:
+		 * their replacements are rung before the completions'
 		 * bookkeeping (statistics, verification) runs, so the device
-		 * works meanwhile. The device never holds more than
-		 * inflight_max commands. */
-		posted = pn_queue_cqe_posted(q);
+		 * works meanwhile; it never holds more than inflight_max
+		 * commands. An untimed run keeps send_ahead_max commands built
+		 * in the SQ beyond the rung tail, so that replacing a
+		 * completion costs only the doorbell write. With a doorbell
+		 * hold, the doorbell waits until the device has posted nothing
+		 * new for that long (the end of its burst): one write per
+		 * burst. */
+		posted = pn_queue_cqes_posted(q, w->send_ahead_max);
 		if (posted) {
-			limit++;
 			seen = pn_tsc();
+			if (rs->pacer.hold_ticks)
+				posted = settle_burst(w, posted, &seen);
 		}
-		/* send: keep the queue full */
-		while (pn_queue_busy(q) < limit) {
-			if (!pending) {
-				if (generator_done || !pn_workload_next(&w->wl, &io)) {
-					generator_done = true;
-					break;
-				}
-				pending = true;
-			}
-			if (trace && rs->now - w->start_tsc < pn_ns_to_tsc(io.time_us * 1000u))
-				break;
-			if (throttled) {
-				if (!pn_throttle_ready(&w->throttle, rs->now))
-					break;
-				/* slots from the end of `time` on are not sent */
-				if (rs->end_tsc && pn_throttle_next_due(&w->throttle) >= rs->end_tsc)
-					break;
-				w->send_second = (uint32_t)((pn_throttle_next_due(&w->throttle) -
-							     w->start_tsc) / hz);
-			}
-			lock = locking && io.opcode != PN_OP_FLUSH;
-			if (lock && !pn_lba_lock_try(&w->lock, io.slba, io.nlb))
-				break;   /* delayed, not skipped: retried after reaping */
-			if (!submit_io(w, &io, lock)) {
-				if (lock)
-					pn_lba_lock_release(&w->lock, io.slba, io.nlb);
-				break;
-			}
-			pending = false;
-			if (throttled)
-				pn_throttle_sent(&w->throttle, rs->now);
-			if (w->stop)
-				break;
-		}
-		ring_doorbells(w, seen);
+		send_ios(w, w->inflight_max + (prebuild ? w->send_ahead_max : posted));
+		ring_doorbells(w, seen, posted);
 
 		/* reap */
 		/* reap what was posted when the loop looked (what came since
@@ -747,7 +803,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		 * clock likewise: under an emulator an rdtsc costs more than
 		 * a poll */
 		if (posted || (++idle_polls & 15) == 0) {
-			pn_queue_process(q, 0);
+			pn_queue_process(q, posted);
 			rs->now = pn_tsc();
 		}
 		pn_pacer_update(&rs->pacer, rs->now, w->completed);
@@ -760,7 +816,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		if (rs->end_tsc && rs->now >= rs->end_tsc &&
 		    (!throttled || pn_throttle_next_due(&w->throttle) >= rs->end_tsc))
 			break;
-		if (generator_done && !pending && !busy)
+		if (rs->generator_done && !rs->pending && !busy)
 			break;
 		if (__atomic_load_n(&w->stop_requested, __ATOMIC_RELAXED)) {
 			set_error(w, PN_IOW_ERR_TERMINATED, 0, "terminated: stopped by the caller");
@@ -790,6 +846,10 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 		w->stop = true;
 		rs->last_progress = rs->now;
+		/* commands built ahead are sent too: they hold buffers, locks
+		 * and CIDs, and count as submitted */
+		if (!lost && pn_queue_ring_some(q, UINT32_MAX))
+			rs->sq_rings++;
 		while (pn_queue_busy(q) && !lost) {
 			if (pn_queue_process(q, 0) && rs->cq_rung != q->cq_head)
 				ring_cq(w);

@@ -190,6 +190,38 @@ void pn_queue_ring(struct pn_queue *q)
 	q->sq_tail_rung = q->sq_tail;
 }
 
+uint32_t pn_queue_unrung(const struct pn_queue *q)
+{
+	return (q->sq_tail + q->depth - q->sq_tail_rung) % q->depth;
+}
+
+uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n)
+{
+	uint32_t unrung = pn_queue_unrung(q), i = q->sq_tail_rung;
+	uint64_t now;
+
+	if (n > unrung)
+		n = unrung;
+	if (!n)
+		return 0;
+	/* their time starts now: the device could not see them before */
+	now = pn_tsc();
+	for (uint32_t k = 0; k < n; k++) {
+		struct pn_request *rq = &q->slots[q->sq[i].cid];
+		struct pn_cmdlog_entry *e = log_entry(q, rq->log_seq);
+
+		rq->submit_tsc = now;
+		if (e)
+			e->submit_tsc = now;
+		if (++i == q->depth)
+			i = 0;
+	}
+	write_barrier();
+	*q->sq_doorbell = i;
+	q->sq_tail_rung = i;
+	return n;
+}
+
 static void log_completion(struct pn_queue *q, struct pn_request *rq, const struct pn_cqe *cqe,
 			   uint64_t now, bool synthesized)
 {

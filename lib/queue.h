@@ -151,6 +151,15 @@ int pn_request_set_data(struct pn_queue *q, struct pn_request *rq, struct pn_sqe
 void pn_queue_submit(struct pn_queue *q, struct pn_request *rq, const struct pn_sqe *sqe,
 		     pn_cpl_fn cb, void *ctx);
 
+/* Commands submitted but not yet rung (the device cannot see them). */
+uint32_t pn_queue_unrung(const struct pn_queue *q);
+
+/* Rings the SQ tail doorbell for the first `n` (at most all) submitted
+ * commands not yet rung, and restamps their submit time (latency, timeout,
+ * command log) to now: a caller may build commands into the ring ahead and
+ * let the device see them later. Returns how many it rang. */
+uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n);
+
 /* Writes the SQ tail doorbell if commands were submitted since the last
  * ring. */
 void pn_queue_ring(struct pn_queue *q);
@@ -186,13 +195,30 @@ uint32_t pn_queue_cmdlog(const struct pn_queue *q, struct pn_cmdlog_entry *out, 
  * state BUSY). */
 uint32_t pn_queue_busy(const struct pn_queue *q);
 
-/* Whether the device has posted a completion that pn_queue_process() has
- * not reaped yet (the phase tag of the entry at the CQ head). */
-static inline bool pn_queue_cqe_posted(const struct pn_queue *q)
+/* Whether the device has posted the completion `n` entries after the CQ
+ * head (0: the head), which pn_queue_process() has not reaped yet. */
+static inline bool pn_queue_cqe_posted_at(const struct pn_queue *q, uint32_t n)
 {
-	const volatile struct pn_cqe *e = &q->cq[q->cq_head];
+	uint32_t i = q->cq_head + n;
+	uint8_t phase = q->cq_phase;
 
-	return q->slots && (e->status & 1) == q->cq_phase;
+	if (i >= q->depth) {
+		i -= q->depth;
+		phase ^= 1;
+	}
+	return q->slots && (((const volatile struct pn_cqe *)q->cq)[i].status & 1) == phase;
+}
+
+/* How many completions (at most `max`, less than the queue's depth) the
+ * device has posted from the CQ head on that pn_queue_process() has not
+ * reaped yet. */
+static inline uint32_t pn_queue_cqes_posted(const struct pn_queue *q, uint32_t max)
+{
+	uint32_t n = 0;
+
+	while (n < max && pn_queue_cqe_posted_at(q, n))
+		n++;
+	return n;
 }
 
 #endif
