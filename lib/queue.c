@@ -204,8 +204,12 @@ uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n)
 		n = unrung;
 	if (!n)
 		return 0;
-	/* their time starts now: the device could not see them before */
+	/* their time starts now: the device could not see them before; they
+	 * are stamped after the doorbell write, which waits for no one */
 	now = pn_tsc();
+	q->sq_tail_rung = (i + n) % q->depth;
+	write_barrier();
+	*q->sq_doorbell = q->sq_tail_rung;
 	for (uint32_t k = 0; k < n; k++) {
 		struct pn_request *rq = &q->slots[q->sq[i].cid];
 		struct pn_cmdlog_entry *e = log_entry(q, rq->log_seq);
@@ -216,9 +220,6 @@ uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n)
 		if (++i == q->depth)
 			i = 0;
 	}
-	write_barrier();
-	*q->sq_doorbell = i;
-	q->sq_tail_rung = i;
 	return n;
 }
 

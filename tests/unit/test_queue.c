@@ -381,6 +381,60 @@ static void cmdlog_most_recent_first(void **state)
 	free(f);
 }
 
+/* Commands built ahead: the device sees only what was rung, the rung ones
+ * are restamped at the ring (their latency starts at the doorbell), and
+ * the posted-completion count wraps with the ring. */
+static void ring_some_rings_and_restamps(void **state)
+{
+	struct pn_queue q;
+	struct fake *f = fake_new(&q, 0);
+	struct pn_cmdlog_entry log[8];
+	struct pn_request *first;
+	struct seen s = {0};
+
+	submit_tagged(&q, 1, record_cb, &s);
+	submit_tagged(&q, 2, record_cb, &s);
+	submit_tagged(&q, 3, record_cb, &s);
+	assert_int_equal(pn_queue_unrung(&q), 3);
+	first = &q.slots[q.sq[0].cid];
+	first->submit_tsc = 1;   /* built long ago */
+	assert_int_equal(pn_queue_ring_some(&q, 2), 2);
+	assert_int_equal(f->sq_db, 2);
+	assert_int_equal(pn_queue_unrung(&q), 1);
+	assert_true(first->submit_tsc > 1);
+	assert_int_equal(pn_queue_cmdlog(&q, log, 8), 3);
+	assert_int_equal(log[2].sqe.cdw10, 1);
+	assert_int_equal(log[2].submit_tsc, first->submit_tsc);
+	/* the device cannot take the third one yet */
+	assert_int_equal(pn_queue_cqes_posted(&q, 8), 0);
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	assert_int_equal(device_complete_one(f, 0, 0), 0);
+	assert_int_equal(pn_queue_cqes_posted(&q, 8), 2);
+	assert_int_equal(pn_queue_cqes_posted(&q, 1), 1);
+	assert_int_equal(pn_queue_process(&q, 1), 1);   /* reaps only what it is told */
+	assert_int_equal(pn_queue_cqes_posted(&q, 8), 1);
+	assert_int_equal(pn_queue_ring_some(&q, 100), 1);   /* at most what is built */
+	assert_int_equal(f->sq_db, 3);
+	assert_int_equal(pn_queue_ring_some(&q, 1), 0);
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	assert_int_equal(pn_queue_process(&q, 0), 2);
+	assert_int_equal(s.count, 3);
+	/* past the end of the ring: the phase flips */
+	submit_tagged(&q, 4, record_cb, &s);
+	submit_tagged(&q, 5, record_cb, &s);
+	assert_int_equal(pn_queue_ring_some(&q, 2), 2);
+	assert_int_equal(f->sq_db, 1);
+	device_complete_one(f, 0, 0);
+	device_complete_one(f, 0, 0);
+	assert_int_equal(pn_queue_cqes_posted(&q, 8), 2);
+	assert_int_equal(pn_queue_process(&q, 0), 2);
+	assert_int_equal(pn_queue_cqes_posted(&q, 8), 0);
+	assert_int_equal(s.dw0[4], 5);
+	pn_queue_fini(&q);
+	free(f);
+}
+
 static void data_pointer_from_slot_list(void **state)
 {
 	struct pn_queue q;
@@ -434,6 +488,7 @@ int main(void)
 		cmocka_unit_test(callback_may_submit),
 		cmocka_unit_test(spurious_completion_ignored),
 		cmocka_unit_test(cmdlog_most_recent_first),
+		cmocka_unit_test(ring_some_rings_and_restamps),
 		cmocka_unit_test(data_pointer_from_slot_list),
 		cmocka_unit_test(bad_config_refused),
 	};
