@@ -56,6 +56,7 @@ struct run_state {
 	uint64_t sq_rings, cq_rings;
 	uint32_t cq_rung;
 	struct pn_pacer pacer;
+	uint64_t trace_base;         /* replay: time 0 of the trace */
 	struct pn_io io;             /* generated, not yet sent (pending) */
 	bool pending, generator_done;
 };
@@ -698,7 +699,7 @@ static inline void send_ios(struct pn_ioworker *w, uint32_t limit)
 			}
 			rs->pending = true;
 		}
-		if (w->wl.p.ntrace && rs->now - w->start_tsc < pn_ns_to_tsc(io->time_us * 1000u))
+		if (w->wl.p.ntrace && rs->now < rs->trace_base + pn_ns_to_tsc(io->time_us * 1000u))
 			break;
 		if (throttled) {
 			if (!pn_throttle_ready(&w->throttle, rs->now))
@@ -720,6 +721,15 @@ static inline void send_ios(struct pn_ioworker *w, uint32_t limit)
 		rs->pending = false;
 		if (throttled)
 			pn_throttle_sent(&w->throttle, rs->now);
+		/* a replay keeps the trace's spacing from its first IO: a
+		 * stall of the thread before that one does not make the next
+		 * ones early relative to it */
+		if (w->wl.p.ntrace && w->res.submitted == 1) {
+			uint64_t now = pn_tsc(), at = pn_ns_to_tsc(io->time_us * 1000u);
+
+			if (now > at && now - at > rs->trace_base)
+				rs->trace_base = now - at;
+		}
 		if (w->stop)
 			break;
 	}
@@ -759,6 +769,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 	rs->now = pn_tsc();
 	w->start_tsc = rs->now;
+	rs->trace_base = rs->now;
 	rs->next_second = rs->now + hz;
 	rs->last_progress = rs->now;
 	if (w->wl.p.time_s)
