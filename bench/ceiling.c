@@ -1,7 +1,8 @@
 /* The benchmark's ceiling: a minimal hand-written polled IO loop on one IO
  * queue pair of lib/queue.h's rings, with no bookkeeping beyond a TSC stamp
- * per command (for the latency columns). Fixed CIDs 0..qd-1, one prebuilt
- * SQE per CID, one shared data buffer, reads only.
+ * per command, taken at its doorbell write (for the latency columns). Fixed
+ * CIDs 0..qd-1, one prebuilt SQE per CID, one shared data buffer, reads
+ * only.
  *
  * Doorbell modes, to measure what an MMIO write costs (under TCG each one
  * takes QEMU's global lock):
@@ -71,7 +72,8 @@ int main(int argc, char **argv)
 	volatile uint32_t *shadow_sq = NULL, *shadow_cq = NULL, *ei_sq = NULL, *ei_cq = NULL;
 	uint32_t nsid, bs, qd, secs, lba_size, nlb;
 	uint64_t cap, nblocks, rnd = 0x9e3779b97f4a7c15ull, seq = 0, ios = 0, mmio = 0;
-	uint64_t *submit_tsc;
+	uint64_t *submit_tsc, rung_at;
+	uint32_t *pushed, npushed = 0;   /* CIDs written since the last doorbell */
 	struct pn_sqe *tmpl;
 	int random_lba, mode, rc;
 
@@ -148,6 +150,7 @@ int main(int argc, char **argv)
 		return die("data buffer", rc);
 	tmpl = calloc(qd, sizeof(*tmpl));
 	submit_tsc = calloc(qd, sizeof(*submit_tsc));
+	pushed = calloc(qd, sizeof(*pushed));
 	/* one prebuilt SQE per CID, its PRP list in that slot's list page */
 	for (uint32_t cid = 0; cid < qd; cid++) {
 		struct pn_request *rq = pn_queue_alloc(q);
@@ -182,10 +185,12 @@ int main(int argc, char **argv)
 		*s_ = tmpl[cid_]; \
 		s_->cdw10 = (uint32_t)lba_; \
 		s_->cdw11 = (uint32_t)(lba_ >> 32); \
-		submit_tsc[cid_] = now; \
+		pushed[npushed++] = cid_; \
 		if (++tail == depth) tail = 0; \
 	} while (0)
 #define RING_SQ() do { \
+		/* latency counts from the doorbell write, as in the ioworker */ \
+		rung_at = pn_tsc(); \
 		__atomic_thread_fence(__ATOMIC_SEQ_CST); \
 		if (shadow_sq) { \
 			*shadow_sq = tail; \
@@ -194,6 +199,8 @@ int main(int argc, char **argv)
 				*q->sq_doorbell = tail; mmio++; } \
 		} else { *q->sq_doorbell = tail; mmio++; } \
 		old_tail = (uint16_t)tail; \
+		while (npushed) \
+			submit_tsc[pushed[--npushed]] = rung_at; \
 	} while (0)
 
 	for (uint32_t cid = 0; cid < qd; cid++) {
