@@ -269,10 +269,14 @@ def test_metadata_formats(nvme0, qpair):
             ns2.ioworker(io_count=1)
         # separate metadata: 512 bytes per LBA in buf, 8 per LBA through MPTR
         assert ns2.format(512, 8, mset=0) == lbaf and not ns2.extended
-        w, r, m = d.Buffer(2048, ptype=0xbeef, pvalue=100), d.Buffer(2048), d.Buffer(32)
+        w, r = d.Buffer(2048, ptype=0xbeef, pvalue=100), d.Buffer(2048)
+        m, m_read = d.Buffer(32), d.Buffer(32)
+        for i in range(32):
+            m[i] = 0xa0 + i
         assert statuses(lambda: ns2.write(qpair, w, 0, 4, meta=m).waitdone()) == []
-        assert statuses(lambda: ns2.read(qpair, r, 0, 4, meta=m).waitdone()) == []
+        assert statuses(lambda: ns2.read(qpair, r, 0, 4, meta=m_read).waitdone()) == []
         assert r[:] == w[:]
+        assert m_read[:32] == m[:32]   # the metadata went through MPTR both ways
         with pytest.raises(ValueError, match="meta is too small"):
             ns2.read(qpair, r, 0, 4, meta=d.Buffer(16))
     finally:
