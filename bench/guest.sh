@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BDF=${BENCH_BDF:-$(ls /sys/bus/pci/drivers/vfio-pci | grep -m1 ':..:..\..')}
 T=${BENCH_SECONDS:-5}
-REPS=${BENCH_REPS:-2}   # rows alternate; the table keeps each row's best run
+REPS=${BENCH_REPS:-3}   # rows alternate; the table keeps each row's median run
 OUT=${BENCH_OUT:-/tmp/bench.jsonl}
 : > "$OUT"
 echo "bench: $BDF, ${T} s per run, $(nproc) vCPUs, $(date -u +%Y-%m-%dT%H:%MZ)" >&2
