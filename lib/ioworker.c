@@ -272,11 +272,12 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 			want = cap;
 		w->qsize = want > entries ? want : entries;
 		w->cq_lag_max = (w->qsize - 1 - w->inflight_max) / 2;
-		/* Replacements sent ahead of reaping their completions make
-		 * the host hold up to inflight_max + send_ahead_max commands;
-		 * with fewer than cq_lag_max unreported entries the CQ still
-		 * has room for all (at least 1: with cq_lag_max 0 the queue's
-		 * qsize - 1 request slots bound them). */
+		/* Commands built ahead of the rung tail, and replacements rung
+		 * before their completions are reaped, make the host hold up
+		 * to inflight_max + send_ahead_max commands; with fewer than
+		 * cq_lag_max unreported entries the CQ still has room for all
+		 * (at least 1: with cq_lag_max 0 the queue's qsize - 1 request
+		 * slots bound them). */
 		w->send_ahead_max = w->qsize - w->inflight_max - w->cq_lag_max;
 		if (w->send_ahead_max > w->inflight_max)
 			w->send_ahead_max = w->inflight_max;
