@@ -90,7 +90,9 @@ struct pn_ioworker {
 	pthread_t thread;
 	bool started, joined;
 	int stop_requested;          /* atomic: pn_ioworker_stop() */
-	int finished;                /* atomic */
+	int finished;                /* atomic; set under done_lock */
+	pthread_mutex_t done_lock;   /* with done_cond: wakes pn_ioworker_wait_finished() */
+	pthread_cond_t done_cond;
 	uint32_t generation;         /* controller generation at start */
 	bool device_lost;            /* the device dropped our queue (reset, FLR, gone) */
 
@@ -229,6 +231,15 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return pn_fail(ENOMEM, "ioworker: no memory");
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->done_cond, &attr);
+		pthread_condattr_destroy(&attr);
+		pthread_mutex_init(&w->done_lock, NULL);
+	}
 	w->cfg = *cfg;
 	w->lba_size = cfg->wl.lba_size;
 	rc = pn_workload_init(&w->wl, &cfg->wl);
@@ -900,6 +911,15 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 	}
 }
 
+/* The worker is done (or will never run): wakes whoever waits for it. */
+static void mark_finished(struct pn_ioworker *w)
+{
+	pthread_mutex_lock(&w->done_lock);
+	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&w->done_cond);
+	pthread_mutex_unlock(&w->done_lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pn_ioworker *w = arg;
@@ -985,7 +1005,7 @@ static void *worker_main(void *arg)
 		if (w->cfg.cmdlog_count)
 			r->ncmdlog = pn_queue_cmdlog(q, r->cmdlog, w->cfg.cmdlog_count);
 	}
-	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+	mark_finished(w);
 	return NULL;
 }
 
@@ -1000,7 +1020,7 @@ int pn_ioworker_start(struct pn_ioworker *w)
 	w->started = true;
 	if (w->res.error_code) {
 		/* nothing to run (MDTS, buffers): the result says why */
-		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		mark_finished(w);
 		w->joined = true;
 		return 0;
 	}
@@ -1009,7 +1029,7 @@ int pn_ioworker_start(struct pn_ioworker *w)
 	rc = pn_qpair_create(c, w->qsize, w->cfg.qprio, false, 0, &w->qp, &status);
 	if (rc < 0) {
 		w->joined = true;
-		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		mark_finished(w);
 		return rc;
 	}
 	w->q = &w->qp->q;
@@ -1018,7 +1038,7 @@ int pn_ioworker_start(struct pn_ioworker *w)
 		pn_qpair_free(w->qp);
 		w->qp = NULL;
 		w->joined = true;
-		__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+		mark_finished(w);
 		return pn_fail(rc, "ioworker: cannot start a thread");
 	}
 	return 0;
@@ -1032,6 +1052,27 @@ void pn_ioworker_stop(struct pn_ioworker *w)
 bool pn_ioworker_finished(const struct pn_ioworker *w)
 {
 	return !w->started || __atomic_load_n(&w->finished, __ATOMIC_ACQUIRE);
+}
+
+bool pn_ioworker_wait_finished(struct pn_ioworker *w, uint32_t timeout_ms)
+{
+	struct timespec until;
+
+	if (pn_ioworker_finished(w))
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->done_lock);
+	while (!__atomic_load_n(&w->finished, __ATOMIC_ACQUIRE))
+		if (pthread_cond_timedwait(&w->done_cond, &w->done_lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&w->done_lock);
+	return pn_ioworker_finished(w);
 }
 
 void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progress *p)
@@ -1077,6 +1118,8 @@ void pn_ioworker_free(struct pn_ioworker *w)
 	free(w->bufs);
 	free(w->buf_free);
 	free(w->res.io_per_second);
+	pthread_cond_destroy(&w->done_cond);
+	pthread_mutex_destroy(&w->done_lock);
 	free(w);
 }
 

@@ -262,12 +262,10 @@ static int run(struct pn_ioworker_config *cfg, const struct opts *o, int progres
 		return -1;
 	}
 	while (!pn_ioworker_finished(w)) {
-		struct timespec ts = {0, 20 * 1000000};
 		struct pn_ioworker_progress p;
 
-		for (int i = 0; i < 50 && !pn_ioworker_finished(w); i++)
-			nanosleep(&ts, NULL);
-		if (pn_ioworker_finished(w))
+		/* asleep until the worker ends or the next progress second */
+		if (pn_ioworker_wait_finished(w, 1000))
 			break;
 		pn_ioworker_progress(w, &p);
 		sec++;

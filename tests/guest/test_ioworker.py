@@ -6,6 +6,9 @@ Workers come from Namespace.ioworker(); verification is the namespace's
 (verify_enable(True), its table bounded by nlba_verify) and shared by every
 worker of that Namespace object.
 """
+import os
+import signal
+import threading
 import time
 import warnings
 
@@ -287,6 +290,21 @@ def test_throttle_iops(null_ctrl):
     for v in ips[1:]:
         assert abs(v - 1234) <= 1234 * 0.01, ips
     assert r.iops_consistency > 0.98
+
+
+def test_ctrl_c_while_closing(null_ctrl):
+    """close() sleeps until the worker ends (it does not poll), yet Ctrl-C
+    still stops the worker with -7 and reaches the script, and the worker's
+    statistics are kept."""
+    w = ioworker(null_ctrl, io_size=8, time=20, qdepth=16).start()
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    t0 = time.time()
+    with pytest.warns(UserWarning, match="ioworker host ERROR -7"):
+        with pytest.raises(KeyboardInterrupt):
+            w.close()
+    assert time.time() - t0 < 3
+    r = w.close()   # the result stays available
+    assert r.error == -7 and r.io_count_read > 0 and r.mseconds < 3000
 
 
 def test_reset_mid_run(null_ctrl):

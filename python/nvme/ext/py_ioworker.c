@@ -791,14 +791,12 @@ static PyObject *iow_close(IOWorkerObject *self, PyObject *unused)
 			return NULL;
 		Py_DECREF(s);
 	}
-	/* Wait with the GIL released, but wake up every 100 ms so Ctrl-C
-	 * stops the worker (error -7) instead of being ignored. */
+	/* Wait with the GIL released, asleep until the worker ends, but
+	 * wake up every 100 ms so Ctrl-C stops the worker (error -7) instead
+	 * of being ignored. */
 	while (!pn_ioworker_finished(self->w)) {
 		Py_BEGIN_ALLOW_THREADS
-		struct timespec ts = {0, 10000000};
-
-		for (int i = 0; i < 10 && !pn_ioworker_finished(self->w); i++)
-			nanosleep(&ts, NULL);
+		pn_ioworker_wait_finished(self->w, 100);
 		Py_END_ALLOW_THREADS
 		if (!interrupt_type && PyErr_CheckSignals() < 0) {
 			PyErr_Fetch(&interrupt_type, &interrupt_value, &interrupt_tb);
