@@ -353,6 +353,11 @@ fail:
 	return rc;
 }
 
+void pn_ctrl_begin_close(struct pn_ctrl *c)
+{
+	c->closing = true;
+}
+
 void pn_ctrl_close(struct pn_ctrl *c)
 {
 	if (!c)
@@ -994,7 +999,8 @@ int pn_qpair_free(struct pn_qpair *qp)
 	if (!qp)
 		return 0;
 	c = qp->ctrl;
-	if (!is_failed(c) && !qp->deleted && qp->generation == generation(c) && c->adminq_ready) {
+	if (!is_failed(c) && !qp->deleted && qp->generation == generation(c) && c->adminq_ready &&
+	    !c->closing) {
 		struct pn_sqe sq = {.opc = nvme_admin_delete_sq, .cdw10 = qp->qid};
 		struct pn_sqe cq = {.opc = nvme_admin_delete_cq, .cdw10 = qp->qid};
 		char reason[256] = "";

@@ -76,6 +76,7 @@ struct pn_ctrl {
 	struct dma_region *admin_mem;
 	struct dma_region *scratch;  /* 4 KiB for the driver's own admin data */
 	bool adminq_ready;
+	bool closing;                /* pn_ctrl_begin_close(): qpairs go without Delete commands */
 
 	/* generation: bumped whenever the device lost its queues (reset) */
 	uint32_t generation;
@@ -119,6 +120,12 @@ int pn_ctrl_open(struct vfio_pci *pci, struct pn_ctrl **out);
  * using our memory), frees everything. The PCIe function stays open. Every
  * qpair must have been freed (pn_qpair_free). NULL is ignored. */
 void pn_ctrl_close(struct pn_ctrl *c);
+
+/* Starts closing: the qpairs freed from now on (before pn_ctrl_close())
+ * skip their Delete I/O SQ/CQ commands, since disabling the controller drops
+ * every queue anyway; so closing a controller that stopped answering does
+ * not wait a command timeout per queue. */
+void pn_ctrl_begin_close(struct pn_ctrl *c);
 
 /* 32/64-bit register access to BAR0 through VFIO (never faults, also while
  * memory decoding is off). read returns 0 or -errno with *value set (all

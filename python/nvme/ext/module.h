@@ -49,12 +49,13 @@ extern PyTypeObject pn_py_pcie_type;
  * with TypeError when `obj` is not a Pcie, ValueError when it is closed. */
 struct vfio_pci *pn_py_pcie_device(PyObject *obj);
 
-/* Like pn_py_pcie_device(), and keeps the device open (and `obj` alive)
- * until pn_py_pcie_release(): a Controller holds its Pcie this way, so a
- * script's pcie.close() refuses further Python use of the Pcie but the
- * device stays open until the Controller releases it. Both need the GIL. */
-struct vfio_pci *pn_py_pcie_hold(PyObject *obj);
-void pn_py_pcie_release(PyObject *obj);
+/* Attaches Controller `controller` to Pcie `obj` and returns the device
+ * (NULL with TypeError / ValueError as pn_py_pcie_device). The Pcie stays
+ * alive until pn_py_pcie_detach(); its close() closes every Controller
+ * attached first (pn_py_controller_close), then releases the device at
+ * once. Both need the GIL. */
+struct vfio_pci *pn_py_pcie_attach(PyObject *obj, PyObject *controller);
+void pn_py_pcie_detach(PyObject *obj, PyObject *controller);
 
 /* ---- Commands from Python (py_command.c), for Controller, Qpair and
  * Namespace. ------------------------------------------------------------ */
@@ -117,6 +118,11 @@ struct pn_ctrl *pn_py_controller_ctrl(PyObject *obj);
 struct pn_py_queue *pn_py_controller_queue(PyObject *obj);
 struct pn_qpair *pn_py_qpair_get(PyObject *obj);
 struct pn_py_queue *pn_py_qpair_queue(PyObject *obj);
+
+/* Closes Controller `obj` as its close() does (its Qpairs and IOWorkers are
+ * invalidated, the controller disabled, its Pcie detached). Returns 0, or -1
+ * with RuntimeError when another thread is inside its waitdone(). */
+int pn_py_controller_close(PyObject *obj);
 
 /* Registers a Qpair with its Controller so Controller.close() can
  * invalidate it. Returns 0 or -1 with an exception. */

@@ -16,13 +16,14 @@
 
 typedef struct {
 	PyObject_HEAD
-	PyObject *pcie;          /* held with pn_py_pcie_hold, NULL once closed */
+	PyObject *pcie;          /* attached with pn_py_pcie_attach, NULL once closed */
 	struct pn_ctrl *ctrl;    /* NULL once closed */
 	struct pn_py_queue aq;   /* the admin queue seen from Python */
 	PyObject *init_func;     /* None, True or a callable: reset() repeats it */
 	PyObject *qpairs;        /* list of weakrefs to this controller's Qpairs */
 	uint8_t effects[4096];   /* Commands Supported and Effects log, cached */
 	int effects_valid;
+	PyObject *weakrefs;
 } ControllerObject;
 
 /* ---- argument helpers ------------------------------------------------ */
@@ -112,19 +113,23 @@ static void ctrl_close(ControllerObject *self)
 {
 	struct pn_ctrl *c = self->ctrl;
 
-	if (!c)
-		return;
-	invalidate_qpairs(self);
-	Py_BEGIN_ALLOW_THREADS
-	pn_ctrl_close(c);
-	Py_END_ALLOW_THREADS
-	/* the synthesized completions of what was outstanding */
-	pn_py_queue_discard(&self->aq);
-	self->ctrl = NULL;
-	self->aq.ctrl = NULL;
+	if (c) {
+		/* disabling the controller drops every queue: no Delete commands first */
+		pn_ctrl_begin_close(c);
+		invalidate_qpairs(self);
+		Py_BEGIN_ALLOW_THREADS
+		pn_ctrl_close(c);
+		Py_END_ALLOW_THREADS
+		/* the synthesized completions of what was outstanding */
+		pn_py_queue_discard(&self->aq);
+		self->ctrl = NULL;
+		self->aq.ctrl = NULL;
+	}
 	if (self->pcie) {
-		pn_py_pcie_release(self->pcie);
+		PyObject *pcie = self->pcie;
+
 		self->pcie = NULL;
+		pn_py_pcie_detach(pcie, (PyObject *)self);
 	}
 }
 
@@ -148,7 +153,7 @@ static PyObject *ctrl_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	self->qpairs = PyList_New(0);
 	if (!self->qpairs)
 		goto fail;
-	dev = pn_py_pcie_hold(pcie);
+	dev = pn_py_pcie_attach(pcie, (PyObject *)self);
 	if (!dev)
 		goto fail;
 	self->pcie = pcie;
@@ -173,6 +178,8 @@ fail:
 
 static void ctrl_dealloc(ControllerObject *self)
 {
+	if (self->weakrefs)
+		PyObject_ClearWeakRefs((PyObject *)self);
 	ctrl_close(self);
 	Py_CLEAR(self->init_func);
 	Py_CLEAR(self->qpairs);
@@ -191,11 +198,20 @@ static int refuse_while_polled(ControllerObject *self, const char *what)
 	return 0;
 }
 
+int pn_py_controller_close(PyObject *obj)
+{
+	ControllerObject *self = (ControllerObject *)obj;
+
+	if (refuse_while_polled(self, "close()") < 0)
+		return -1;
+	ctrl_close(self);
+	return 0;
+}
+
 static PyObject *ctrl_close_method(ControllerObject *self, PyObject *unused)
 {
-	if (refuse_while_polled(self, "close()") < 0)
+	if (pn_py_controller_close((PyObject *)self) < 0)
 		return NULL;
-	ctrl_close(self);
 	Py_RETURN_NONE;
 }
 
@@ -209,9 +225,8 @@ static PyObject *ctrl_enter(ControllerObject *self, PyObject *unused)
 
 static PyObject *ctrl_exit(ControllerObject *self, PyObject *args)
 {
-	if (refuse_while_polled(self, "close()") < 0)
+	if (pn_py_controller_close((PyObject *)self) < 0)
 		return NULL;
-	ctrl_close(self);
 	Py_RETURN_FALSE;
 }
 
@@ -1087,6 +1102,7 @@ PyTypeObject pn_py_controller_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "nvme.Controller",
 	.tp_basicsize = sizeof(ControllerObject),
+	.tp_weaklistoffset = offsetof(ControllerObject, weakrefs),
 	.tp_dealloc = (destructor)ctrl_dealloc,
 	.tp_repr = (reprfunc)ctrl_repr,
 	.tp_as_mapping = &ctrl_mapping,

@@ -14,9 +14,15 @@ typedef struct {
 	PyObject_HEAD
 	struct vfio_pci *dev;  /* NULL once really closed */
 	int closed;            /* close() was called: Python users are refused */
-	int holders;           /* C users holding the device open (pn_py_pcie_hold) */
+	int busy;              /* slow operations running with the GIL released */
+	PyObject *controllers; /* weakrefs to the Controllers attached (pn_py_pcie_attach) */
+	PyObject *weakrefs;
 	char bdf[16];
 } PcieObject;
+
+/* The Pcie objects open in this process, by BDF (weak values): a new Pcie of
+ * a BDF still open here takes the device over (see pcie_new). */
+static PyObject *open_by_bdf;
 
 /* PyErr_Format() with C's printf (hex of wide integers, which CPython's
  * formatter lacks). Returns NULL. */
@@ -60,17 +66,6 @@ struct vfio_pci *pn_py_pcie_device(PyObject *obj)
 	return open_dev((PcieObject *)obj);
 }
 
-struct vfio_pci *pn_py_pcie_hold(PyObject *obj)
-{
-	struct vfio_pci *dev = pn_py_pcie_device(obj);
-
-	if (dev) {
-		((PcieObject *)obj)->holders++;
-		Py_INCREF(obj);
-	}
-	return dev;
-}
-
 static void really_close(PcieObject *self)
 {
 	struct vfio_pci *dev = self->dev;
@@ -83,13 +78,54 @@ static void really_close(PcieObject *self)
 	}
 }
 
-void pn_py_pcie_release(PyObject *obj)
+struct vfio_pci *pn_py_pcie_attach(PyObject *obj, PyObject *controller)
+{
+	struct vfio_pci *dev = pn_py_pcie_device(obj);
+	PcieObject *self = (PcieObject *)obj;
+	PyObject *ref;
+
+	if (!dev)
+		return NULL;
+	ref = PyWeakref_NewRef(controller, NULL);
+	if (!ref || PyList_Append(self->controllers, ref) < 0) {
+		Py_XDECREF(ref);
+		return NULL;
+	}
+	Py_DECREF(ref);
+	Py_INCREF(obj);
+	return dev;
+}
+
+void pn_py_pcie_detach(PyObject *obj, PyObject *controller)
 {
 	PcieObject *self = (PcieObject *)obj;
 
-	if (--self->holders == 0 && self->closed)
-		really_close(self);
+	/* entries of controllers that are gone go too */
+	for (Py_ssize_t i = PyList_GET_SIZE(self->controllers) - 1; i >= 0; i--) {
+		PyObject *c = PyWeakref_GetObject(PyList_GET_ITEM(self->controllers, i));
+
+		if (c == controller || c == Py_None)
+			PyList_SetSlice(self->controllers, i, i + 1, NULL);
+	}
 	Py_DECREF(obj);
+}
+
+/* Keeps the device open while a slow operation runs with the GIL released
+ * (another thread may call close() meanwhile): NULL with ValueError when
+ * closed. end_busy() ends it. */
+static struct vfio_pci *begin_busy(PcieObject *self)
+{
+	struct vfio_pci *dev = open_dev(self);
+
+	if (dev)
+		self->busy++;
+	return dev;
+}
+
+static void end_busy(PcieObject *self)
+{
+	if (--self->busy == 0 && self->closed)
+		really_close(self);
 }
 
 static PyObject *raise_dev(PcieObject *self, int neg_errno)
@@ -102,11 +138,40 @@ static PyObject *raise_dev(PcieObject *self, int neg_errno)
 
 /* ---- construction ---------------------------------------------------- */
 
+static int close_all(PcieObject *self);
+
+/* A Pcie of `bdf` still open in this process (objects of an earlier test kept
+ * alive by its traceback, a script that never closed it) is closed with a
+ * warning, so that opening the device again always works. */
+static int take_over(const char *bdf)
+{
+	PyObject *key = PyUnicode_FromString(bdf), *old;
+	int rc = 0;
+
+	if (!key)
+		return -1;
+	old = PyObject_GetItem(open_by_bdf, key);
+	Py_DECREF(key);
+	if (!old) {
+		PyErr_Clear();
+		return 0;
+	}
+	if (!((PcieObject *)old)->closed) {
+		rc = PyErr_WarnFormat(PyExc_ResourceWarning, 1, "Pcie('%s') was still open: "
+				      "closing it (and its Controllers) to open the device again", bdf);
+		if (rc == 0)
+			rc = close_all((PcieObject *)old);
+	}
+	Py_DECREF(old);
+	return rc;
+}
+
 static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
 	static char *kwlist[] = {"addr", NULL};
 	const char *addr;
 	PcieObject *self;
+	PyObject *key;
 	struct vfio_pci *dev = NULL;
 	int ret;
 
@@ -116,11 +181,20 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	if (!self)
 		return NULL;
 	self->closed = 1;
+	self->controllers = PyList_New(0);
+	if (!self->controllers) {
+		Py_DECREF(self);
+		return NULL;
+	}
 	ret = vfio_pci_parse_bdf(addr, self->bdf);
 	if (ret < 0) {
 		snprintf(self->bdf, sizeof(self->bdf), "?");
 		Py_DECREF(self);
 		return pn_py_raise(PyExc_ValueError, ret, "Pcie addr");
+	}
+	if (take_over(self->bdf) < 0) {
+		Py_DECREF(self);
+		return NULL;
 	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = vfio_pci_open(self->bdf, &dev);
@@ -132,13 +206,23 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	}
 	self->dev = dev;
 	self->closed = 0;
+	key = PyUnicode_FromString(self->bdf);
+	if (!key || PyObject_SetItem(open_by_bdf, key, (PyObject *)self) < 0) {
+		Py_XDECREF(key);
+		Py_DECREF(self);
+		return NULL;
+	}
+	Py_DECREF(key);
 	return (PyObject *)self;
 }
 
 static void pcie_dealloc(PcieObject *self)
 {
-	/* Holders keep a reference, so none is left here. */
+	/* Attached Controllers and busy operations hold a reference: none is left. */
+	if (self->weakrefs)
+		PyObject_ClearWeakRefs((PyObject *)self);
 	really_close(self);
+	Py_CLEAR(self->controllers);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -337,15 +421,17 @@ static PyObject *pcie_cap_offset(PcieObject *self, PyObject *args, PyObject *kwa
  * device open if another thread closes the Pcie meanwhile. */
 static int run_released(PcieObject *self, int (*op)(struct vfio_pci *, int), int arg)
 {
-	struct vfio_pci *dev = pn_py_pcie_hold((PyObject *)self);
+	struct vfio_pci *dev = begin_busy(self);
 	int ret;
 
 	if (!dev)
 		return INT_MIN;
+	Py_INCREF(self);
 	Py_BEGIN_ALLOW_THREADS
 	ret = op(dev, arg);
 	Py_END_ALLOW_THREADS
-	pn_py_pcie_release((PyObject *)self);
+	end_busy(self);
+	Py_DECREF(self);
 	return ret;
 }
 
@@ -556,14 +642,38 @@ static PyObject *pcie_bar_size(PcieObject *self, PyObject *args)
 
 /* ---- lifetime ---------------------------------------------------------- */
 
+/* Closes every Controller attached (their Qpairs, IOWorkers and Namespaces
+ * then refuse use), then releases the device: whoever still holds objects
+ * of it (a failed test's frame), the next Pcie of this BDF can open it. */
+static int close_all(PcieObject *self)
+{
+	PyObject *controllers;
+
+	if (self->closed)
+		return 0;
+	controllers = PySequence_List(self->controllers);
+	if (!controllers)
+		return -1;
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(controllers); i++) {
+		PyObject *c = PyWeakref_GetObject(PyList_GET_ITEM(controllers, i));
+
+		if (c != Py_None && pn_py_controller_close(c) < 0) {
+			Py_DECREF(controllers);
+			return -1;
+		}
+	}
+	Py_DECREF(controllers);
+	self->closed = 1;
+	/* an operation running in another thread keeps the device until it ends */
+	if (self->busy == 0)
+		really_close(self);
+	return 0;
+}
+
 static PyObject *pcie_close(PcieObject *self, PyObject *unused)
 {
-	if (!self->closed) {
-		self->closed = 1;
-		/* A Controller still using the device keeps it open until it lets go. */
-		if (self->holders == 0)
-			really_close(self);
-	}
+	if (close_all(self) < 0)
+		return NULL;
 	Py_RETURN_NONE;
 }
 
@@ -634,7 +744,9 @@ static PyMethodDef pcie_methods[] = {
 	{"bar_size", (PyCFunction)pcie_bar_size, METH_VARARGS,
 	 "bar_size(index) -> int\n\nSize in bytes of BAR index (0..5), 0 when it does not exist."},
 	{"close", (PyCFunction)pcie_close, METH_NOARGS,
-	 "close()\n\nReleases the device. Further use raises ValueError. Closing twice is allowed."},
+	 "close()\n\nCloses the Controllers of this device (their Qpairs, IOWorkers and Namespaces "
+	 "then\nrefuse use with ValueError) and releases the device at once, whoever still holds "
+	 "those\nobjects. Further use raises ValueError. Closing twice is allowed."},
 	{"__enter__", (PyCFunction)pcie_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)pcie_exit, METH_VARARGS, NULL},
 	{NULL, NULL, 0, NULL},
@@ -665,6 +777,7 @@ PyTypeObject pn_py_pcie_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "nvme.Pcie",
 	.tp_basicsize = sizeof(PcieObject),
+	.tp_weaklistoffset = offsetof(PcieObject, weakrefs),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Pcie(addr)\n\nA PCIe function bound to vfio-pci, by BDF ('01:00.0' or "
 		  "'0000:01:00.0').\np[i] / p[i:j] read config bytes, p[i] = v writes one byte, "
@@ -679,7 +792,13 @@ PyTypeObject pn_py_pcie_type = {
 
 int pn_py_register_pcie(PyObject *module)
 {
-	if (PyType_Ready(&pn_py_pcie_type) < 0)
+	PyObject *weakref_module = PyImport_ImportModule("weakref");
+
+	if (!weakref_module)
+		return -1;
+	open_by_bdf = PyObject_CallMethod(weakref_module, "WeakValueDictionary", NULL);
+	Py_DECREF(weakref_module);
+	if (!open_by_bdf || PyType_Ready(&pn_py_pcie_type) < 0)
 		return -1;
 	return PyModule_AddObjectRef(module, "Pcie", (PyObject *)&pn_py_pcie_type);
 }
