@@ -666,6 +666,22 @@ int vfio_pci_hot_reset(struct vfio_pci *dev)
 	return vfio_pci_enable(dev);
 }
 
+void vfio_pci_external_reset_begin(struct vfio_pci *dev)
+{
+	irqs_off(dev);
+}
+
+int vfio_pci_external_reset_end(struct vfio_pci *dev, const char *how)
+{
+	int ret = wait_ready(dev);
+
+	if (ret < 0)
+		return ret;
+	snprintf(dev->last_reset, sizeof(dev->last_reset), "%s", how);
+	dev->reset_count++;
+	return vfio_pci_enable(dev);
+}
+
 int vfio_pci_power_state_get(struct vfio_pci *dev)
 {
 	uint16_t pmcsr;

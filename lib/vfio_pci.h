@@ -126,6 +126,16 @@ int vfio_pci_flr(struct vfio_pci *dev);
  * enable MSI-X/INTx again. Returns 0 or -errno. */
 int vfio_pci_hot_reset(struct vfio_pci *dev);
 
+/* A reset done by someone else (a script's own reset function: a GPIO, a
+ * power module, a bridge it toggles itself): _begin turns interrupts off
+ * before it; _end, after it, waits up to 1 s for the function to answer
+ * config reads, records `how` as the last reset, and restores memory
+ * decoding and bus mastering (VFIO restores the BARs). Interrupt setup is
+ * lost as with the other resets. _end returns 0 or -errno (-EIO: the
+ * function does not answer). */
+void vfio_pci_external_reset_begin(struct vfio_pci *dev);
+int vfio_pci_external_reset_end(struct vfio_pci *dev, const char *how);
+
 /* Enables `count` MSI-X vectors (count 0: disables), each signalling the
  * eventfd in `eventfds[i]`. Returns 0 or -errno. */
 int vfio_pci_msix_enable(struct vfio_pci *dev, int count, const int *eventfds);

@@ -119,7 +119,7 @@ def test_create_cq_prp_offset(nvme0, free_qid):
     """NVMe 1.4 §5.3 (PRP Entry 1 of a contiguous queue is page aligned: offset 0):
     a non-zero offset aborts with Invalid PRP Offset (or Invalid Field)."""
     ring = d.Buffer(4096 * 2)
-    ring.offset = 64
+    ring.offset, ring.size = 64, 4096
     cpl, _ = create_cq(nvme0, free_qid, 16, ring=ring)
     expect_status(cpl, [PRP_OFFSET, INVALID_FIELD], "NVMe 1.4 §4.3 / §5.3",
                   "Create I/O CQ with PRP1 not page aligned")

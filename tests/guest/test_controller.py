@@ -184,7 +184,7 @@ def test_two_controllers_at_once():
     c1, c2 = d.Controller(p1), d.Controller(p2)
     assert c1.id_data(23, 4, str) == "PYNVME0001"
     assert c2.id_data(23, 4, str) == "PYNVME0002"
-    q1, q2 = d.Qpair(c1, 16), d.Qpair(c2, 16)
+    q1, q2 = d.Qpair(c1, 64), d.Qpair(c2, 64)
     for i in range(50):
         c1.getfeatures(7)
         c2.getfeatures(7)

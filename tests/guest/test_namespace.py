@@ -163,17 +163,24 @@ def test_dsm_trim(nvme0n1, qpair):
         assert r[:] == bytes(4096)
 
 
-def test_buffer_too_small_is_a_value_error(nvme0n1, qpair):
-    with pytest.raises(ValueError, match="buf is too small: 9 LBAs"):
+def test_transfer_past_the_buffers_memory_is_a_value_error(nvme0n1, qpair):
+    # shorter than the transfer is fine inside the buffer's page-rounded
+    # memory (the original sent it), past that memory never
+    with pytest.raises(ValueError, match="9 LBAs|4608 bytes from buffer offset 0, but the "
+                                         "buffer's memory ends at byte 4096"):
         nvme0n1.read(qpair, d.Buffer(4096), 0, 9)
     b = d.Buffer(8192)
     b.offset, b.size = 4096, 2048
-    with pytest.raises(ValueError, match="window"):
-        nvme0n1.write(qpair, b, 0, 8)
+    nvme0n1.write(qpair, b, 0, 8).waitdone()
+    with pytest.raises(ValueError, match="memory ends at byte 8192"):
+        nvme0n1.write(qpair, b, 0, 9)
     with pytest.raises(ValueError, match="range_count"):
         nvme0n1.dsm(qpair, b, 0)
-    with pytest.raises(ValueError, match="buf is too small"):
-        nvme0n1.dsm(qpair, d.Buffer(16), 2)
+    ranges = d.Buffer(16)
+    ranges.offset = 16
+    with pytest.raises(ValueError, match="4096 bytes from buffer offset 16, but the buffer's "
+                                         "memory ends at byte 4096"):
+        nvme0n1.dsm(qpair, ranges, 256)
     with pytest.raises(ValueError, match="lba_count"):
         nvme0n1.read(qpair, b, 0, 0)
     with pytest.raises(TypeError, match="qpair"):
@@ -242,7 +249,8 @@ def test_4k_lba_namespace(null_ctrl):
     assert statuses(lambda: ns.write(q, b, 0, 8).waitdone()) == []
     assert statuses(lambda: ns.read(q, b, ns.capacity - 8, 8).waitdone()) == []
     assert b[:] == bytes(8 * 4096)      # the null backend reads zeroes
-    with pytest.raises(ValueError, match="need 36864 bytes"):
+    with pytest.raises(ValueError, match="36864 bytes from buffer offset 0, but the buffer's "
+                                         "memory ends at byte 32768"):
         ns.read(q, b, 0, 9)
     assert statuses(lambda: ns.read(q, b, ns.capacity, 1).waitdone()) == ["00/80"]
     q.delete()
@@ -260,8 +268,9 @@ def test_metadata_formats(nvme0, qpair):
         assert (ns2.lba_size, ns2.meta_size, ns2.extended) == (512, 8, True)
         w = d.Buffer(520 * 4, ptype=0xbeef, pvalue=100)
         r = d.Buffer(520 * 4)
-        with pytest.raises(ValueError, match="need 2080 bytes"):
-            ns2.read(qpair, d.Buffer(2048), 0, 4)
+        with pytest.raises(ValueError, match="4160 bytes from buffer offset 0, but the "
+                                             "buffer's memory ends at byte 4096"):
+            ns2.read(qpair, d.Buffer(2048), 0, 8)
         assert statuses(lambda: ns2.write(qpair, w, 0, 4).waitdone()) == []
         assert statuses(lambda: ns2.read(qpair, r, 0, 4).waitdone()) == []
         assert r[:] == w[:]
@@ -277,8 +286,14 @@ def test_metadata_formats(nvme0, qpair):
         assert statuses(lambda: ns2.read(qpair, r, 0, 4, meta=m_read).waitdone()) == []
         assert r[:] == w[:]
         assert m_read[:32] == m[:32]   # the metadata went through MPTR both ways
-        with pytest.raises(ValueError, match="meta is too small"):
-            ns2.read(qpair, r, 0, 4, meta=d.Buffer(16))
+        # a metadata buffer shorter than 4 LBAs' 32 bytes is fine within its
+        # page (as the original), one that ends before them is refused
+        ns2.read(qpair, r, 0, 4, meta=d.Buffer(16)).waitdone()
+        tail = d.Buffer(4096)
+        tail.offset = 4080
+        with pytest.raises(ValueError, match="meta: the command transfers 32 bytes from buffer "
+                                             "offset 4080, but the buffer's memory ends"):
+            ns2.read(qpair, r, 0, 4, meta=tail)
     finally:
         assert ns2.format(512, 0) == ns2.get_lba_format(512, 0)
     assert (ns2.lba_size, ns2.meta_size) == (512, 0)

@@ -20,7 +20,7 @@ int pn_py_uint_arg(PyObject *obj, const char *name, unsigned long long min,
 		/* negative or wider than 64 bits lands here too: show the value
 		 * as Python sees it rather than a wrapped number */
 		PyErr_Clear();
-		PyErr_Format(PyExc_ValueError, "%s=%R is out of range %llu..0x%llx", name, obj, min, max);
+		PyErr_Format(pn_py_arg_error, "%s=%R is out of range %llu..0x%llx", name, obj, min, max);
 		return -1;
 	}
 	*out = v;

@@ -4,6 +4,13 @@
 #include "error.h"
 
 PyObject *pn_py_error;
+PyObject *pn_py_arg_error;
+PyObject *pn_py_enumerate_error;
+PyObject *pn_py_deletion_error;
+PyObject *pn_py_qpair_creation_error;
+PyObject *pn_py_qpair_deletion_error;
+PyObject *pn_py_namespace_creation_error;
+PyObject *pn_py_shutdown_timeout_error;
 
 PyObject *pn_py_raise(PyObject *type, int neg_errno, const char *what)
 {
@@ -11,7 +18,7 @@ PyObject *pn_py_raise(PyObject *type, int neg_errno, const char *what)
 
 	if (!reason[0])
 		reason = strerror(-neg_errno);
-	if (type == pn_py_error || type == PyExc_OSError) {
+	if (PyType_IsSubtype((PyTypeObject *)type, (PyTypeObject *)PyExc_OSError)) {
 		PyObject *args = Py_BuildValue("(is)", -neg_errno, "");
 		PyObject *msg = PyUnicode_FromFormat("%s: %s", what, reason);
 
@@ -32,6 +39,59 @@ PyObject *pn_py_raise(PyObject *type, int neg_errno, const char *what)
 	}
 	pn_clear_error();
 	return NULL;
+}
+
+/* Creates exception nvme.<name> with `bases` (a class or a tuple) into *out
+ * and adds it to the module. Returns 0 or -1. */
+static int add_exception(PyObject *module, const char *name, PyObject *bases, const char *doc,
+			 PyObject **out)
+{
+	char qualified[64];
+
+	snprintf(qualified, sizeof(qualified), "nvme.%s", name);
+	*out = PyErr_NewExceptionWithDoc(qualified, doc, bases, NULL);
+	if (!*out)
+		return -1;
+	return PyModule_AddObjectRef(module, name, *out);
+}
+
+static int add_exceptions(PyObject *module)
+{
+	PyObject *arg_bases = PyTuple_Pack(2, PyExc_ValueError, PyExc_AssertionError);
+	int rc;
+
+	if (!arg_bases)
+		return -1;
+	rc = add_exception(module, "NvmeError", PyExc_OSError,
+			   "A device or driver failure (the message names the device and the reason).",
+			   &pn_py_error);
+	if (rc == 0)
+		rc = add_exception(module, "ArgumentError", arg_bases,
+				   "A bad argument or a closed object: both a ValueError and an "
+				   "AssertionError.", &pn_py_arg_error);
+	Py_DECREF(arg_bases);
+	if (rc == 0)
+		rc = add_exception(module, "NvmeEnumerateError", pn_py_error,
+				   "The device could not be opened or its controller not initialised.",
+				   &pn_py_enumerate_error);
+	if (rc == 0)
+		rc = add_exception(module, "NvmeDeletionError", pn_py_error,
+				   "Closing the device failed.", &pn_py_deletion_error);
+	if (rc == 0)
+		rc = add_exception(module, "QpairCreationError", pn_py_error,
+				   "The IO queue pair could not be created.", &pn_py_qpair_creation_error);
+	if (rc == 0)
+		rc = add_exception(module, "QpairDeletionError", pn_py_error,
+				   "Deleting the IO queue pair failed.", &pn_py_qpair_deletion_error);
+	if (rc == 0)
+		rc = add_exception(module, "NamespaceCreationError", pn_py_error,
+				   "The namespace could not be set up (or refreshed after a format).",
+				   &pn_py_namespace_creation_error);
+	if (rc == 0)
+		rc = add_exception(module, "NvmeShutdownStatusTimeoutError", pn_py_error,
+				   "CSTS.SHST did not report the shutdown complete in time.",
+				   &pn_py_shutdown_timeout_error);
+	return rc;
 }
 
 static int (*const registrations[])(PyObject *) = {
@@ -58,10 +118,7 @@ PyMODINIT_FUNC PyInit__nvme(void)
 
 	if (!module)
 		return NULL;
-	pn_py_error = PyErr_NewExceptionWithDoc("nvme.NvmeError",
-		"A device or driver failure (the message names the device and the reason).",
-		PyExc_OSError, NULL);
-	if (!pn_py_error || PyModule_AddObjectRef(module, "NvmeError", pn_py_error) < 0)
+	if (add_exceptions(module) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(registrations) / sizeof(registrations[0]); i++)
 		if (registrations[i](module) < 0)

@@ -18,6 +18,22 @@ PyObject *pn_py_raise(PyObject *type, int neg_errno, const char *what);
  * a subclass of OSError so errno is available). */
 extern PyObject *pn_py_error;
 
+/* Bad arguments and use of closed objects: nvme.ArgumentError, a subclass
+ * of both ValueError (Python's convention) and AssertionError (the original
+ * pynvme checked its arguments with assert), so either style of test works. */
+extern PyObject *pn_py_arg_error;
+
+/* The original pynvme's exception classes, subclasses of NvmeError, raised
+ * where it raised them: opening a device or initialising its controller
+ * failed; closing it failed; a Qpair could not be created / deleted; a
+ * Namespace could not be set up; CSTS.SHST did not report the shutdown. */
+extern PyObject *pn_py_enumerate_error;
+extern PyObject *pn_py_deletion_error;
+extern PyObject *pn_py_qpair_creation_error;
+extern PyObject *pn_py_qpair_deletion_error;
+extern PyObject *pn_py_namespace_creation_error;
+extern PyObject *pn_py_shutdown_timeout_error;
+
 /* Registration functions, one per class file. Each adds its type(s) to the
  * module and returns 0, or returns -1 with an exception set. */
 int pn_py_register_srand(PyObject *module);
@@ -36,6 +52,13 @@ extern PyTypeObject pn_py_buffer_type;
  * a reference while the device may use it. Returns 0, or -1 with TypeError
  * set when `obj` is not a Buffer. */
 int pn_py_buffer_get(PyObject *obj, struct dma_region **region, uint64_t *offset, uint64_t *size);
+
+/* A transfer of `len` bytes from `offset` of a buffer's region may be longer
+ * than the buffer (the original pynvme sent such commands) but must stay in
+ * its page-rounded memory, or the device would use someone else's. Returns
+ * 0, or -1 with ArgumentError naming `what` ("buf", "meta"). */
+int pn_py_buffer_check_transfer(const struct dma_region *region, uint64_t offset, uint64_t len,
+				const char *what);
 
 int pn_py_register_pcie(PyObject *module);
 int pn_py_register_ioworker(PyObject *module);
@@ -73,7 +96,11 @@ struct pn_py_queue {
 	struct pn_ctrl *ctrl;          /* NULL once closed */
 	struct pn_qpair *qp;           /* NULL: the admin queue */
 	struct pn_py_cmd *done_head, *done_tail;
+	/* an IO command that found the ring full, sent when a slot frees (the
+	 * original driver took `depth` commands, one more than the ring holds) */
+	struct pn_py_cmd *overflow;
 	long pending;                  /* submitted from Python, not reaped yet */
+	uint32_t latest_dw0;           /* dword0 of the latest reaped completion */
 	int in_callback;
 	int polling;                   /* a thread polls it with the GIL released */
 	uint16_t latest_cid;
@@ -83,19 +110,25 @@ struct pn_py_queue {
 
 /* Submits `sqe` on `pq` with a Python callback `cb` (None/NULL: none) and
  * data buffer `buf` (an nvme.Buffer, or None/NULL). `len` is the transfer
- * length in bytes, UINT64_MAX for the buffer's whole window (offset/size);
- * a longer transfer than the window raises ValueError. `flags`: PN_CMD_*
- * of controller.h. The buffer and callback are kept alive until reaped.
- * When the queue is full, completions are processed (kept for waitdone)
- * until a slot frees. Returns 0, or -1 with an exception set. */
+ * length in bytes, UINT64_MAX for the buffer's window (offset/size). The
+ * transfer starts at the buffer's offset and may be longer than its size,
+ * as in the original pynvme, but never past the buffer's (page-rounded)
+ * memory: that raises ArgumentError. `flags`: PN_CMD_* of controller.h. The
+ * buffer and callback are kept alive until reaped. An IO queue takes
+ * `depth` commands (the ring's depth - 1, and one kept until a slot frees);
+ * one more raises AssertionError, as the original did. On the admin queue,
+ * completions are processed (kept for waitdone) until a slot frees.
+ * Returns 0, or -1 with an exception set. */
 int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject *buf, uint64_t len,
 		     PyObject *cb, unsigned flags);
 
 /* The waitdone(expected) of Controller and Qpair: reaps `expected`
- * completions of commands submitted through pn_py_cmd_submit() and returns
- * dword0 of the last as an int (new reference), or NULL with an exception
- * (bad expected, waitdone inside a callback, Ctrl-C, exception from a
- * callback or a warning filter). */
+ * completions of commands submitted through pn_py_cmd_submit() (those that
+ * completed before the call count, and so do commands that callbacks submit
+ * while it waits) and returns dword0 of the last as an int (new reference);
+ * waitdone(0) returns the latest dword0 at once. NULL with an exception:
+ * negative expected, nothing left outstanding to wait for, waitdone inside a
+ * callback, Ctrl-C, exception from a callback or a warning filter. */
 PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected);
 
 /* The form of a completion callback: 2 for cb(cdw0, status1), 1 for

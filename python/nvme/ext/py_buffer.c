@@ -67,7 +67,7 @@ static int arg_u64(PyObject *obj, const char *what, uint64_t lo, uint64_t hi, ui
 	*out = (uint64_t)v;
 	return 0;
 range:
-	PyErr_Format(PyExc_ValueError, "%s must be in %llu..%llu", what,
+	PyErr_Format(pn_py_arg_error, "%s must be in %llu..%llu", what,
 		     (unsigned long long)lo, (unsigned long long)hi);
 	return -1;
 }
@@ -97,7 +97,7 @@ static PyObject *buffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
 		if (v == -1 && PyErr_Occurred())
 			return NULL;
 		if (overflow < 0 || (!overflow && v <= 0))
-			return PyErr_Format(PyExc_ValueError, "Buffer size must be > 0, got %S", size_obj);
+			return PyErr_Format(pn_py_arg_error, "Buffer size must be > 0, got %S", size_obj);
 		if (overflow > 0 || v > PY_SSIZE_T_MAX)
 			return PyErr_Format(PyExc_MemoryError, "Buffer size %S is too large", size_obj);
 		size = (Py_ssize_t)v;
@@ -111,7 +111,7 @@ static PyObject *buffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
 	pn_rand_init(&rng, 0);
 	rc = pattern_fill(&probe, 0, (uint32_t)ptype, (uint32_t)pvalue, &rng);
 	if (rc)
-		return pn_py_raise(PyExc_ValueError, rc, "Buffer ptype/pvalue");
+		return pn_py_raise(pn_py_arg_error, rc, "Buffer ptype/pvalue");
 	if (ptype == PATTERN_RANDOM) {
 		if (pn_rand_generation() != random_buffer_generation) {
 			random_buffer_generation = pn_rand_generation();
@@ -245,7 +245,7 @@ static int byte_value(PyObject *value, uint8_t *out)
 		v = -1;
 	}
 	if (v < 0 || v > 255) {
-		PyErr_Format(PyExc_ValueError, "a buffer byte must be in 0..255, got %R", value);
+		PyErr_Format(pn_py_arg_error, "a buffer byte must be in 0..255, got %R", value);
 		return -1;
 	}
 	*out = (uint8_t)v;
@@ -328,11 +328,17 @@ static int buffer_ass_subscript(BufferObject *self, PyObject *key, PyObject *val
 	if (!data)
 		return -1;
 	if (len != count) {
-		PyMem_Free(data);
-		PyErr_Format(PyExc_ValueError,
-			     "buffer slice assignment: %zd bytes given for a slice of %zd bytes "
-			     "(a buffer's size cannot change)", len, count);
-		return -1;
+		/* The original wrote the whole value from the slice's start,
+		 * whatever the slice's end: b[0:2] = bytes(8) writes 8 bytes. */
+		if (step != 1 || start + len > self->length) {
+			PyMem_Free(data);
+			PyErr_Format(PyExc_IndexError,
+				     "buffer slice assignment: %zd bytes from offset %zd do not fit in "
+				     "the buffer's %zd bytes%s", len, start, self->length,
+				     step != 1 ? " (an extended slice takes exactly its length)" : "");
+			return -1;
+		}
+		count = len;
 	}
 	for (Py_ssize_t k = 0; k < count; k++)
 		p[start + k * step] = data[k];
@@ -370,7 +376,7 @@ static PyObject *buffer_data(BufferObject *self, PyObject *args, PyObject *kwarg
 		return PyErr_Format(PyExc_IndexError, "data(): byte_begin %zd is outside the buffer (0..%zd)",
 				    begin, self->length - 1);
 	if (begin > end)
-		return PyErr_Format(PyExc_ValueError, "data(): byte_begin %zd is after byte_end %zd",
+		return PyErr_Format(pn_py_arg_error, "data(): byte_begin %zd is after byte_end %zd",
 				    begin, end);
 	if (type == (PyObject *)&PyLong_Type)
 		return _PyLong_FromByteArray(p + begin, (size_t)(end - begin + 1), 1, 0);
@@ -400,7 +406,7 @@ static PyObject *buffer_dump(BufferObject *self, PyObject *args, PyObject *kwarg
 		if (size == -1 && PyErr_Occurred())
 			return NULL;
 		if (size < 0)
-			return PyErr_Format(PyExc_ValueError, "dump(): size must be >= 0, got %zd", size);
+			return PyErr_Format(pn_py_arg_error, "dump(): size must be >= 0, got %zd", size);
 		if (size > self->length)  /* more than there is: the whole buffer */
 			size = self->length;
 	}
@@ -484,7 +490,7 @@ static PyObject *buffer_set_dsm_range(BufferObject *self, PyObject *args, PyObje
 
 static PyObject *buffer_get_phys_addr(BufferObject *self, void *closure)
 {
-	return PyLong_FromUnsignedLongLong(self->region->iova);
+	return PyLong_FromUnsignedLongLong(self->region->iova + (uint64_t)self->offset);
 }
 
 static PyObject *buffer_get_mapped(BufferObject *self, void *closure)
@@ -522,10 +528,10 @@ static int buffer_set_offset(BufferObject *self, PyObject *value, void *closure)
 
 	if (window_value(value, "buffer offset", self->length, &offset) < 0)
 		return -1;
+	/* size stays as it is (the original's semantics): a transfer may run
+	 * past len(b) into the rest of the buffer's page-rounded memory, and
+	 * submission refuses one that would run past that memory */
 	self->offset = offset;
-	/* The window must stay inside the buffer: it ends at the buffer's end at most. */
-	if (self->offset + self->size > self->length)
-		self->size = self->length - self->offset;
 	return 0;
 }
 
@@ -533,8 +539,7 @@ static int buffer_set_size(BufferObject *self, PyObject *value, void *closure)
 {
 	Py_ssize_t size;
 
-	if (window_value(value, "buffer size (length - offset at most)", self->length - self->offset,
-			 &size) < 0)
+	if (window_value(value, "buffer size (len(b) at most)", self->length, &size) < 0)
 		return -1;
 	self->size = size;
 	return 0;
@@ -578,12 +583,15 @@ static PyGetSetDef buffer_getset[] = {
 	 "The bus (IO virtual) address of the buffer's first byte, as the device sees it.\n"
 	 "Assigned at allocation, also before any device is opened: it is the address the\n"
 	 "buffer is mapped at when the first device opens (kept unless the IOMMU reports it\n"
-	 "unusable, which does not happen with x86 IOMMUs). Commands use phys_addr + offset.", NULL},
+	 "unusable, which does not happen with x86 IOMMUs). As in the original pynvme, it\n"
+	 "includes `offset`: it is the address commands use (PRP1).", NULL},
 	{"offset", (getter)buffer_get_offset, (setter)buffer_set_offset,
-	 "Start of the window commands transfer (PRP1 = phys_addr + offset), 0..len(b).\n"
-	 "Moving it up shrinks `size` if the window would pass the buffer's end.", NULL},
+	 "Start of the window commands transfer (PRP1 = phys_addr), 0..len(b). Setting it\n"
+	 "keeps `size`: a command may transfer past len(b) into the rest of the buffer's\n"
+	 "page-rounded memory, never beyond it (ArgumentError at submission).", NULL},
 	{"size", (getter)buffer_get_size, (setter)buffer_set_size,
-	 "Bytes of the window commands transfer; offset + size <= len(b) (else ValueError).", NULL},
+	 "Bytes a command with no length of its own transfers (admin commands), 0..len(b)\n"
+	 "(else ArgumentError). IO commands transfer their LBAs' bytes from `offset`.", NULL},
 	{"name", (getter)buffer_get_name, (setter)buffer_set_name, "The buffer's name (repr, dump).", NULL},
 	{"_iommu_mapped", (getter)buffer_get_mapped, NULL,
 	 "True while the buffer is mapped in the IOMMU (a device is open). Diagnostic.", NULL},
@@ -636,15 +644,21 @@ int pn_py_buffer_get(PyObject *obj, struct dma_region **region, uint64_t *offset
 		return -1;
 	}
 	buf = (BufferObject *)obj;
-	if (buf->offset + buf->size > buf->length) {  /* kept by the setters; checked for safety */
-		PyErr_Format(PyExc_ValueError, "buffer window offset %zd + size %zd exceeds its %zd bytes",
-			     buf->offset, buf->size, buf->length);
-		return -1;
-	}
 	*region = buf->region;
 	*offset = (uint64_t)buf->offset;
 	*size = (uint64_t)buf->size;
 	return 0;
+}
+
+int pn_py_buffer_check_transfer(const struct dma_region *region, uint64_t offset, uint64_t len,
+				const char *what)
+{
+	if (offset <= region->size && len <= region->size - offset)
+		return 0;
+	PyErr_Format(pn_py_arg_error, "%s: the command transfers %llu bytes from buffer offset %llu, "
+		     "but the buffer's memory ends at byte %llu", what, (unsigned long long)len,
+		     (unsigned long long)offset, (unsigned long long)region->size);
+	return -1;
 }
 
 int pn_py_register_buffer(PyObject *module)

@@ -4,6 +4,7 @@
 #include "module.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 
 #include "controller.h"
@@ -18,6 +19,10 @@ struct pn_py_cmd {
 	PyObject *buf;         /* owned, or NULL: kept alive while the device may use it */
 	struct pn_cqe cqe;
 	uint64_t latency_tsc;
+	/* what a command kept in the overflow slot is sent with */
+	struct pn_sqe sqe;
+	uint64_t iova, xfer;
+	unsigned flags;
 	uint8_t opc;
 	uint8_t arity;         /* 1: cb(cpl), 2: cb(cdw0, status1) */
 	uint8_t is_aer;
@@ -126,6 +131,87 @@ int pn_py_callback_arity(PyObject *cb)
 	return n >= 2 ? 2 : 1;
 }
 
+/* Sends the command waiting in the overflow slot if the ring has room now.
+ * Runs without the GIL too (the queue's owner thread). Returns 0, or a
+ * negative errno other than -EBUSY: the command then completes with a
+ * synthesized status. */
+static int send_overflow(struct pn_py_queue *pq)
+{
+	struct pn_py_cmd *cmd = pq->overflow;
+	int rc;
+
+	if (!cmd)
+		return 0;
+	rc = pn_qpair_submit(pq->qp, &cmd->sqe, cmd->iova, cmd->xfer, cmd->flags, py_cmd_done, cmd,
+			     true);
+	if (rc == -EBUSY) {
+		pn_clear_error();
+		return 0;
+	}
+	pq->overflow = NULL;
+	if (rc < 0) {
+		/* refused (e.g. the device failed meanwhile): waitdone reaps it as
+		 * a command that got no completion */
+		struct pn_cqe cqe = {.cid = 0xffff, .status = PN_STATUS_SYNTH};
+
+		py_cmd_done(cmd, &cqe);
+	}
+	return rc;
+}
+
+/* Submits on an IO queue; a full ring keeps one command in the overflow
+ * slot, the next raises AssertionError (INT_MIN, cmd freed). Else 0 or a
+ * negative errno. */
+static int submit_io(struct pn_py_queue *pq, struct pn_py_cmd *cmd, const struct pn_sqe *sqe,
+		     uint64_t iova, uint64_t xfer, unsigned flags)
+{
+	int rc;
+
+	send_overflow(pq);
+	pn_clear_error();
+	if (pq->overflow)
+		rc = -EBUSY;
+	else
+		rc = pn_qpair_submit(pq->qp, sqe, iova, xfer, flags, py_cmd_done, cmd, true);
+	if (rc != -EBUSY)
+		return rc;
+	pn_clear_error();
+	if (pq->overflow) {
+		cmd_free(cmd);
+		PyErr_Format(PyExc_AssertionError, "%s is full: %u commands are outstanding; reap "
+			     "some with waitdone() before sending more", pq->name, pq->qp->depth);
+		return INT_MIN;
+	}
+	cmd->sqe = *sqe;
+	cmd->iova = iova;
+	cmd->xfer = xfer;
+	cmd->flags = flags;
+	pq->overflow = cmd;
+	return 0;
+}
+
+/* Submits on the admin queue, processing completions (kept for waitdone)
+ * while it is full. 0, a negative errno, or INT_MIN (Ctrl-C, cmd freed). */
+static int submit_admin(struct pn_py_queue *pq, struct pn_py_cmd *cmd, const struct pn_sqe *sqe,
+			uint64_t iova, uint64_t xfer, unsigned flags)
+{
+	for (int tries = 0;; tries++) {
+		int rc = pn_ctrl_admin_submit(pq->ctrl, sqe, iova, xfer, flags, py_cmd_done, cmd);
+
+		if (rc != -EBUSY)
+			return rc;
+		pn_clear_error();
+		if ((tries & 1023) == 1023 && PyErr_CheckSignals() < 0) {
+			cmd_free(cmd);
+			return INT_MIN;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		pn_ctrl_admin_process(pq->ctrl, 0);
+		sched_yield();
+		Py_END_ALLOW_THREADS
+	}
+}
+
 int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject *buf, uint64_t len,
 		     PyObject *cb, unsigned flags)
 {
@@ -134,7 +220,7 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
 	int rc;
 
 	if (!pq->ctrl) {
-		PyErr_Format(PyExc_ValueError, "%s is closed", pq->name);
+		PyErr_Format(pn_py_arg_error, "%s is closed", pq->name);
 		return -1;
 	}
 	if (pq->qp && pq->polling) {
@@ -164,15 +250,13 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
 			return -1;
 		}
 		xfer = len == UINT64_MAX ? size : len;
-		if (xfer > size) {
-			PyErr_Format(PyExc_ValueError,
-				     "buf: the command transfers %llu bytes but the buffer window holds %llu",
-				     (unsigned long long)xfer, (unsigned long long)size);
+		/* a shorter buffer is fine (the original sent such commands), a
+		 * transfer past its memory would hand the device someone else's */
+		if (pn_py_buffer_check_transfer(region, offset, xfer, "buf") < 0)
 			return -1;
-		}
 		iova = region->iova + offset;
 	} else if (len != UINT64_MAX && len) {
-		PyErr_SetString(PyExc_ValueError, "buf: this command needs a data buffer");
+		PyErr_SetString(pn_py_arg_error, "buf: this command needs a data buffer");
 		return -1;
 	}
 	cmd = PyMem_RawCalloc(1, sizeof(*cmd));
@@ -204,30 +288,15 @@ int pn_py_cmd_submit(struct pn_py_queue *pq, const struct pn_sqe *sqe, PyObject 
 			return -1;
 		}
 	}
-	for (int tries = 0;; tries++) {
-		if (pq->qp)
-			rc = pn_qpair_submit(pq->qp, sqe, iova, xfer, flags, py_cmd_done, cmd, true);
-		else
-			rc = pn_ctrl_admin_submit(pq->ctrl, sqe, iova, xfer, flags, py_cmd_done, cmd);
-		if (rc != -EBUSY)
-			break;
-		/* full: reap completions (kept for waitdone) until a slot frees */
-		pn_clear_error();
-		if ((tries & 1023) == 1023 && PyErr_CheckSignals() < 0) {
-			cmd_free(cmd);
-			return -1;
-		}
-		Py_BEGIN_ALLOW_THREADS
-		if (pq->qp)
-			pn_qpair_process(pq->qp, 0);
-		else
-			pn_ctrl_admin_process(pq->ctrl, 0);
-		sched_yield();
-		Py_END_ALLOW_THREADS
-	}
+	if (pq->qp)
+		rc = submit_io(pq, cmd, sqe, iova, xfer, flags);
+	else
+		rc = submit_admin(pq, cmd, sqe, iova, xfer, flags);
+	if (rc == INT_MIN)
+		return -1;
 	if (rc < 0) {
 		cmd_free(cmd);
-		pn_py_raise(rc == -EINVAL || rc == -E2BIG ? PyExc_ValueError : pn_py_error, rc, pq->name);
+		pn_py_raise(rc == -EINVAL || rc == -E2BIG ? pn_py_arg_error : pn_py_error, rc, pq->name);
 		return -1;
 	}
 	pq->pending++;
@@ -255,6 +324,7 @@ static int reap(struct pn_py_queue *pq, struct pn_py_cmd *cmd)
 	int rc = 0;
 
 	pq->pending--;
+	pq->latest_dw0 = cqe->dw0;
 	pq->latest_cid = cqe->cid;
 	pq->latest_latency_us = pn_tsc_to_ns(cmd->latency_tsc) / 1000;
 	if (pn_status_is_error(cqe->status)) {
@@ -270,7 +340,7 @@ static int reap(struct pn_py_queue *pq, struct pn_py_cmd *cmd)
 		else {
 			const uint32_t *dw = (const uint32_t *)cqe;
 
-			res = PyObject_CallFunction(cmd->cb, "([kkkk])", (unsigned long)dw[0],
+			res = PyObject_CallFunction(cmd->cb, "((kkkk))", (unsigned long)dw[0],
 						    (unsigned long)dw[1], (unsigned long)dw[2],
 						    (unsigned long)dw[3]);
 		}
@@ -343,21 +413,23 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 	long reaped = 0;
 
 	if (!pq->ctrl)
-		return PyErr_Format(PyExc_ValueError, "%s is closed", pq->name);
+		return PyErr_Format(pn_py_arg_error, "%s is closed", pq->name);
 	if (pq->in_callback)
 		return PyErr_Format(PyExc_RuntimeError,
 				    "waitdone() called inside a completion callback of %s", pq->name);
 	if (pq->polling)
 		return PyErr_Format(PyExc_RuntimeError,
 				    "%s: another thread is inside waitdone() already", pq->name);
-	if (expected < 1)
-		return PyErr_Format(PyExc_ValueError, "expected must be >= 1, got %ld", expected);
-	if (expected > pq->pending)
-		return PyErr_Format(PyExc_ValueError,
-				    "expected=%ld but only %ld commands are outstanding on %s",
-				    expected, pq->pending, pq->name);
+	if (expected < 0)
+		return PyErr_Format(pn_py_arg_error, "expected must be >= 0, got %ld", expected);
+	if (expected == 0)
+		return PyLong_FromUnsignedLong(pq->latest_dw0);
 	while (reaped < expected) {
-		struct pn_py_cmd *cmd = pop_done(pq);
+		struct pn_py_cmd *cmd;
+
+		if (pq->qp)
+			send_overflow(pq);
+		cmd = pop_done(pq);
 
 		if (cmd) {
 			dw0 = cmd->cqe.dw0;
@@ -366,6 +438,11 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 				return NULL;
 			continue;
 		}
+		if (pq->pending == 0)
+			/* nothing left that could complete: waiting would never end */
+			return PyErr_Format(pn_py_arg_error,
+					    "waitdone(%ld): %ld completions reaped, and no command is "
+					    "outstanding on %s", expected, reaped, pq->name);
 		if (warn_aer_events(pq) < 0)
 			return NULL;
 		pq->polling = 1;
@@ -376,7 +453,7 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 		if (PyErr_CheckSignals() < 0)
 			return NULL;
 		if (!pq->ctrl)
-			return PyErr_Format(PyExc_ValueError, "%s was closed while waiting", pq->name);
+			return PyErr_Format(pn_py_arg_error, "%s was closed while waiting", pq->name);
 	}
 	if (warn_aer_events(pq) < 0)
 		return NULL;
@@ -388,6 +465,12 @@ long pn_py_queue_discard(struct pn_py_queue *pq)
 	struct pn_py_cmd *cmd;
 	long n = 0;
 
+	if (pq->overflow) {
+		cmd_free(pq->overflow);
+		pq->overflow = NULL;
+		pq->pending--;
+		n++;
+	}
 	while ((cmd = pop_done(pq))) {
 		cmd_free(cmd);
 		pq->pending--;

@@ -24,6 +24,7 @@ typedef struct {
 	uint8_t effects[4096];   /* Commands Supported and Effects log, cached */
 	int effects_valid;
 	PyObject *weakrefs;
+	char addr[16];           /* the function's BDF, also after close */
 } ControllerObject;
 
 /* ---- argument helpers ------------------------------------------------ */
@@ -35,7 +36,7 @@ typedef struct {
 static struct pn_ctrl *open_ctrl(ControllerObject *self)
 {
 	if (!self->ctrl) {
-		PyErr_Format(PyExc_ValueError, "%s is closed", self->aq.name);
+		PyErr_Format(pn_py_arg_error, "%s is closed", self->aq.name);
 		return NULL;
 	}
 	return self->ctrl;
@@ -43,7 +44,14 @@ static struct pn_ctrl *open_ctrl(ControllerObject *self)
 
 static PyObject *raise_ctrl(ControllerObject *self, int rc)
 {
-	return pn_py_raise(rc == -EINVAL ? PyExc_ValueError : pn_py_error, rc, self->aq.name);
+	return pn_py_raise(rc == -EINVAL ? pn_py_arg_error : pn_py_error, rc, self->aq.name);
+}
+
+/* Opening or initialising the controller failed: the original's
+ * NvmeEnumerateError. */
+static PyObject *raise_enumerate(ControllerObject *self, int rc)
+{
+	return pn_py_raise(pn_py_enumerate_error, rc, self->aq.name);
 }
 
 /* Submits an admin command built from the arguments and returns self. */
@@ -84,7 +92,7 @@ static int run_init(ControllerObject *self)
 	rc = pn_ctrl_init(self->ctrl);
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
-		raise_ctrl(self, rc);
+		raise_enumerate(self, rc);
 		return -1;
 	}
 	return 0;
@@ -158,11 +166,12 @@ static PyObject *ctrl_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 		goto fail;
 	self->pcie = pcie;
 	snprintf(self->aq.name, sizeof(self->aq.name), "Controller('%s')", dev->bdf);
+	snprintf(self->addr, sizeof(self->addr), "%s", dev->bdf);
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_open(dev, &self->ctrl);
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
-		raise_ctrl(self, rc);
+		raise_enumerate(self, rc);
 		goto fail;
 	}
 	self->aq.ctrl = self->ctrl;
@@ -498,11 +507,11 @@ static PyObject *ctrl_id_data(ControllerObject *self, PyObject *args, PyObject *
 	if (o_cntid) UMAX(o_cntid, "cntid", 0xffff, cntid);
 	if (o_csi) UMAX(o_csi, "csi", 0xff, csi);
 	if (begin > end)
-		return PyErr_Format(PyExc_ValueError, "byte_begin %llu is after byte_end %llu", begin, end);
+		return PyErr_Format(pn_py_arg_error, "byte_begin %llu is after byte_end %llu", begin, end);
 	if (type != (PyObject *)&PyLong_Type && type != (PyObject *)&PyUnicode_Type)
-		return PyErr_Format(PyExc_ValueError, "type must be int or str");
+		return PyErr_Format(pn_py_arg_error, "type must be int or str");
 	if (type == (PyObject *)&PyLong_Type && end - begin >= 4096)
-		return PyErr_Format(PyExc_ValueError, "byte range too long");
+		return PyErr_Format(pn_py_arg_error, "byte range too long");
 	if (!open_ctrl(self))
 		return NULL;
 	Py_BEGIN_ALLOW_THREADS
@@ -591,9 +600,9 @@ static PyObject *ctrl_getlogpage(ControllerObject *self, PyObject *args, PyObjec
 	if (o_size != Py_None)
 		UMAX(o_size, "size", bsize, size);
 	if (size < 4 || (size & 3))
-		return PyErr_Format(PyExc_ValueError, "size must be a multiple of 4 bytes >= 4, got %llu", size);
+		return PyErr_Format(pn_py_arg_error, "size must be a multiple of 4 bytes >= 4, got %llu", size);
 	if (offset & 3)
-		return PyErr_Format(PyExc_ValueError, "offset must be a multiple of 4 bytes");
+		return PyErr_Format(pn_py_arg_error, "offset must be a multiple of 4 bytes");
 	numd = size / 4 - 1;
 	cdw[0] = (uint32_t)((numd & 0xffff) << 16 | rae << 15 | lsp << 8 | lid);
 	cdw[1] = (uint32_t)(numd >> 16);
@@ -670,12 +679,13 @@ static PyObject *ctrl_fw_download(ControllerObject *self, PyObject *args, PyObje
 		return NULL;
 	if (pn_py_buffer_get(buf, &region, &boff, &bsize) < 0)
 		return NULL;
+	/* Any size and offset the dword fields can carry: the device judges
+	 * (unaligned, empty or oversized pieces are firmware tests). NUMD is
+	 * size / 4 - 1, so a size under 4 bytes gives NUMD 0xffffffff. */
 	UMAX(o_off, "offset", 0x3ffffffffull, offset);
 	size = bsize;
 	if (o_size != Py_None)
-		UMAX(o_size, "size", bsize, size);
-	if (size < 4 || (size & 3) || (offset & 3))
-		return PyErr_Format(PyExc_ValueError, "size and offset must be multiples of 4 bytes (size >= 4)");
+		UMAX(o_size, "size", 0x400000000ull, size);
 	cdw[0] = (uint32_t)(size / 4 - 1);
 	cdw[1] = (uint32_t)(offset / 4);
 	return admin_cmd(self, nvme_admin_fw_download, 0, cdw, buf, size, cb);
@@ -1048,7 +1058,8 @@ static PyMethodDef ctrl_methods[] = {
 	M("sanitize", ctrl_sanitize, KW, "sanitize(option=2, pattern=0, cdw10=0, cb=None)"),
 	M("dst", ctrl_dst, KW, "dst(stc=1, nsid=0xffffffff, cb=None): device self-test."),
 	M("fw_download", ctrl_fw_download, KW,
-	  "fw_download(buf, offset, size=None, cb=None): offset and size in bytes."),
+	  "fw_download(buf, offset, size=None, cb=None): offset and size in bytes (size None:\n"
+	  "the buffer's size). Not checked for alignment: NUMD = size/4 - 1, OFST = offset/4."),
 	M("fw_commit", ctrl_fw_commit, KW, "fw_commit(slot, action, bpid=0, cb=None)"),
 	M("abort", ctrl_abort, KW, "abort(cid, sqid=0, cb=None)"),
 	M("aer", ctrl_aer, KW,
@@ -1082,7 +1093,14 @@ static PyMethodDef ctrl_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+static PyObject *ctrl_get_addr(ControllerObject *self, void *closure)
+{
+	return PyUnicode_FromString(self->addr);
+}
+
 static PyGetSetDef ctrl_getset[] = {
+	{"addr", (getter)ctrl_get_addr, NULL,
+	 "The PCIe function's BDF 'dddd:bb:dd.f' (as the original pynvme's Controller.addr).", NULL},
 	{"cap", (getter)ctrl_get_cap, NULL, "CAP register (64 bits).", NULL},
 	{"mdts", (getter)ctrl_get_mdts, NULL, "Max data transfer size in bytes.", NULL},
 	{"timeout", (getter)ctrl_get_timeout, (setter)ctrl_set_timeout,

@@ -51,13 +51,13 @@ static struct pn_ctrl *live(NamespaceObject *self)
 	struct pn_ctrl *c;
 
 	if (!self->ctrl_obj) {
-		PyErr_Format(PyExc_ValueError, "%s is closed", self->name);
+		PyErr_Format(pn_py_arg_error, "%s is closed", self->name);
 		return NULL;
 	}
 	c = pn_py_controller_ctrl(self->ctrl_obj);
 	if (!c) {
 		PyErr_Clear();
-		PyErr_Format(PyExc_ValueError, "%s: its controller is closed", self->name);
+		PyErr_Format(pn_py_arg_error, "%s: its controller is closed", self->name);
 	}
 	return c;
 }
@@ -93,7 +93,7 @@ static PyObject *table_new(NamespaceObject *self)
 	rc = pn_verify_table_init(t, nlba, self->lba_size);
 	if (rc < 0) {
 		PyMem_RawFree(t);
-		return pn_py_raise(rc == -ENOMEM ? PyExc_MemoryError : PyExc_ValueError, rc, self->name);
+		return pn_py_raise(rc == -ENOMEM ? PyExc_MemoryError : pn_py_arg_error, rc, self->name);
 	}
 	cap = PyCapsule_New(t, TABLE_CAPSULE, table_capsule_free);
 	if (!cap) {
@@ -116,7 +116,7 @@ static struct nvme_id_ns *identify_ns(NamespaceObject *self, struct pn_ctrl *c)
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
 		PyMem_Free(id);
-		pn_py_raise(pn_py_error, rc, self->name);
+		pn_py_raise(pn_py_namespace_creation_error, rc, self->name);
 		return NULL;
 	}
 	return id;
@@ -132,14 +132,16 @@ static int refresh(NamespaceObject *self, struct pn_ctrl *c)
 		return -1;
 	if (!id->nsze) {
 		PyMem_Free(id);
-		PyErr_Format(pn_py_error, "%s: namespace %u is not active (identify reports size 0)",
+		PyErr_Format(pn_py_namespace_creation_error,
+			     "%s: namespace %u is not active (identify reports size 0)",
 			     self->name, self->nsid);
 		return -1;
 	}
 	fmt = (id->flbas & NVME_NS_FLBAS_LOWER_MASK) | ((id->flbas >> 5) & 3) << 4;
 	if (fmt > id->nlbaf || id->lbaf[fmt].ds < 9 || id->lbaf[fmt].ds > 31) {
 		PyMem_Free(id);
-		PyErr_Format(pn_py_error, "%s: identify reports an unusable LBA format (FLBAS 0x%x)",
+		PyErr_Format(pn_py_namespace_creation_error,
+			     "%s: identify reports an unusable LBA format (FLBAS 0x%x)",
 			     self->name, id->flbas);
 		return -1;
 	}
@@ -289,13 +291,13 @@ static PyObject *cpl_call(NsCplObject *self, PyObject *args, PyObject *kwargs)
 	uint16_t status;
 	struct pn_verify_table *t = table_of(self->table);
 
-	if (!PyArg_ParseTuple(args, "O", &cpl) || !PyList_Check(cpl) || PyList_GET_SIZE(cpl) != 4) {
+	if (!PyArg_ParseTuple(args, "O", &cpl) || !PyTuple_Check(cpl) || PyTuple_GET_SIZE(cpl) != 4) {
 		PyErr_Clear();
 		PyErr_SetString(PyExc_TypeError, "internal completion hook called without a completion");
 		return NULL;
 	}
 	for (int i = 0; i < 4; i++) {
-		item = PyList_GET_ITEM(cpl, i);
+		item = PyTuple_GET_ITEM(cpl, i);
 		dw[i] = (uint32_t)PyLong_AsUnsignedLong(item);
 	}
 	if (PyErr_Occurred())
@@ -351,7 +353,7 @@ static PyObject *cpl_call(NsCplObject *self, PyObject *args, PyObject *kwargs)
 	if (self->user_arity == 2)
 		return PyObject_CallFunction(self->user_cb, "kk", (unsigned long)dw[0],
 					     (unsigned long)(dw[3] >> 16));
-	return PyObject_CallFunction(self->user_cb, "([kkkk])", (unsigned long)dw[0],
+	return PyObject_CallFunction(self->user_cb, "((kkkk))", (unsigned long)dw[0],
 				     (unsigned long)dw[1], (unsigned long)dw[2], (unsigned long)dw[3]);
 }
 
@@ -404,7 +406,7 @@ static PyObject *submit_io(NamespaceObject *self, struct io_args *a)
 		return NULL;
 	}
 	if (pq->ctrl != c)
-		return PyErr_Format(PyExc_ValueError, "qpair: %s belongs to another controller than %s",
+		return PyErr_Format(pn_py_arg_error, "qpair: %s belongs to another controller than %s",
 				    pq->name, self->name);
 	if (cb && !PyCallable_Check(cb))
 		return PyErr_Format(PyExc_TypeError, "cb must be callable or None, not %.100s",
@@ -424,12 +426,9 @@ static PyObject *submit_io(NamespaceObject *self, struct io_args *a)
 			return PyErr_Format(PyExc_TypeError, "buf must be an nvme.Buffer, not %.100s",
 					    Py_TYPE(a->buf)->tp_name);
 		}
-		if (a->len != UINT64_MAX && a->len > size)
-			return PyErr_Format(PyExc_ValueError,
-					    "buf is too small: %llu LBAs of %u bytes need %llu bytes, the "
-					    "buffer's window (size) holds %llu",
-					    (unsigned long long)a->nlb, stride(self),
-					    (unsigned long long)a->len, (unsigned long long)size);
+		if (a->len != UINT64_MAX &&
+		    pn_py_buffer_check_transfer(region, offset, a->len, "buf") < 0)
+			return NULL;
 		data = (uint8_t *)region->vaddr + offset;
 	}
 	if (a->meta) {
@@ -441,14 +440,10 @@ static PyObject *submit_io(NamespaceObject *self, struct io_args *a)
 			return PyErr_Format(PyExc_TypeError, "meta must be an nvme.Buffer or None, not %.100s",
 					    Py_TYPE(a->meta)->tp_name);
 		}
-		if (need > size)
-			return PyErr_Format(PyExc_ValueError,
-					    "meta is too small: %llu LBAs of %u metadata bytes need %llu bytes, "
-					    "its window holds %llu", (unsigned long long)a->nlb,
-					    self->meta_size, (unsigned long long)need,
-					    (unsigned long long)size);
+		if (pn_py_buffer_check_transfer(region, offset, need, "meta") < 0)
+			return NULL;
 		if ((region->iova + offset) & 3)
-			return PyErr_Format(PyExc_ValueError, "meta: the metadata pointer must be dword aligned");
+			return PyErr_Format(pn_py_arg_error, "meta: the metadata pointer must be dword aligned");
 		sqe.mptr = region->iova + offset;
 	}
 	sqe.opc = a->opc;
@@ -537,6 +532,29 @@ static PyObject *submit_io(NamespaceObject *self, struct io_args *a)
 	return a->qpair;
 }
 
+/* io_flags: the upper 16 bits of CDW12 (bit 15 = CDW12 bit 31, Limited
+ * Retry; 14 FUA; ...), as the original pynvme took them. A value already in
+ * CDW12's position (low 16 bits zero, e.g. 1 << 31 for Limited Retry, as
+ * SPDK spells its io_flags) is taken as that. No flag is refused: a test tool
+ * sends reserved bits too. */
+static int io_flags_arg(PyObject *obj, unsigned long long *flags)
+{
+	unsigned long long v = 0;
+
+	if (obj && pn_py_uint_arg(obj, "io_flags", 0, 0xffffffffull, &v) < 0)
+		return -1;
+	if (v > 0xffff) {
+		if (v & 0xffff) {
+			PyErr_Format(pn_py_arg_error, "io_flags 0x%llx: give the flags as CDW12 bits "
+				     "31:16 shifted down (0..0xffff) or in place (low 16 bits zero)", v);
+			return -1;
+		}
+		v >>= 16;
+	}
+	*flags = v;
+	return 0;
+}
+
 /* read / write / compare: (qpair, buf, lba, lba_count=1, io_flags=0, cb=None,
  * *, meta=None, dword13=0, dword14=0, dword15=0, sgl=False) */
 static PyObject *rw_cmd(NamespaceObject *self, uint8_t opc, PyObject *args, PyObject *kwargs,
@@ -553,7 +571,8 @@ static PyObject *rw_cmd(NamespaceObject *self, uint8_t opc, PyObject *args, PyOb
 		return NULL;
 	PN_ARG(o_lba, "lba", 0, ~0ull, lba);
 	PN_ARG(o_cnt, "lba_count", 1, 0x10000, cnt);
-	PN_ARG(o_flags, "io_flags", 0, 0xffff, flags);
+	if (io_flags_arg(o_flags, &flags) < 0)
+		return NULL;
 	PN_ARG(o_d13, "dword13", 0, 0xffffffffull, d13);
 	PN_ARG(o_d14, "dword14", 0, 0xffffffffull, d14);
 	PN_ARG(o_d15, "dword15", 0, 0xffffffffull, d15);
@@ -608,7 +627,8 @@ static PyObject *nodata_cmd(NamespaceObject *self, uint8_t opc, PyObject *args, 
 		return NULL;
 	PN_ARG(o_lba, "lba", 0, ~0ull, lba);
 	PN_ARG(o_cnt, "lba_count", 1, 0x10000, cnt);
-	PN_ARG(o_flags, "io_flags", 0, 0xffff, flags);
+	if (io_flags_arg(o_flags, &flags) < 0)
+		return NULL;
 	a.slba = lba;
 	a.nlb = cnt;
 	a.nsid = self->nsid;
@@ -663,7 +683,6 @@ static PyObject *ns_dsm(NamespaceObject *self, PyObject *args, PyObject *kwargs)
 	a.cdw[0] = (uint32_t)(cnt - 1);
 	a.cdw[1] = (uint32_t)attr;
 	a.len = cnt * 16;
-	a.nlb = cnt; /* for the buffer-size message only */
 	return submit_io(self, &a);
 }
 
@@ -682,7 +701,7 @@ static PyObject *ns_send_cmd(NamespaceObject *self, PyObject *args, PyObject *kw
 	if (pn_py_uint_arg(o_opc, "opcode", 0, 0xffff, &opc) < 0)
 		return NULL;
 	if ((opc >> 8) & ~3ull)
-		return PyErr_Format(PyExc_ValueError,
+		return PyErr_Format(pn_py_arg_error,
 				    "opcode: bits 9:8 hold the fuse bits, higher bits must be 0 (got 0x%llx)",
 				    opc);
 	PN_ARG(o_nsid, "nsid", 0, 0xffffffffull, nsid);
@@ -817,7 +836,7 @@ static PyObject *ns_format(NamespaceObject *self, PyObject *args, PyObject *kwar
 	if (idx == -2)
 		return NULL;
 	if (idx < 0)
-		return PyErr_Format(PyExc_ValueError,
+		return PyErr_Format(pn_py_arg_error,
 				    "%s has no LBA format with data_size=%llu and meta_size=%llu",
 				    self->name, ds, ms);
 	sqe.nsid = self->nsid;
@@ -912,7 +931,7 @@ static PyObject *ns_ioworker(NamespaceObject *self, PyObject *args, PyObject *kw
 	if (!c)
 		return NULL;
 	if (self->meta_size)
-		return PyErr_Format(PyExc_ValueError,
+		return PyErr_Format(pn_py_arg_error,
 				    "%s is formatted with %u metadata bytes per LBA: the ioworker only "
 				    "drives formats without metadata", self->name, self->meta_size);
 	info.owner = (PyObject *)self;

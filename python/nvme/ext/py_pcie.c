@@ -43,7 +43,7 @@ static PyObject *raise_c_fmt(PyObject *type, const char *fmt, ...)
 
 static PyObject *closed_error(PcieObject *self)
 {
-	PyErr_Format(PyExc_ValueError, "Pcie('%s') is closed", self->bdf);
+	PyErr_Format(pn_py_arg_error, "Pcie('%s') is closed", self->bdf);
 	return NULL;
 }
 
@@ -190,7 +190,7 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	if (ret < 0) {
 		snprintf(self->bdf, sizeof(self->bdf), "?");
 		Py_DECREF(self);
-		return pn_py_raise(PyExc_ValueError, ret, "Pcie addr");
+		return pn_py_raise(pn_py_arg_error, ret, "Pcie addr");
 	}
 	if (take_over(self->bdf) < 0) {
 		Py_DECREF(self);
@@ -200,7 +200,7 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	ret = vfio_pci_open(self->bdf, &dev);
 	Py_END_ALLOW_THREADS
 	if (ret < 0) {
-		pn_py_raise(pn_py_error, ret, "Pcie");
+		pn_py_raise(pn_py_enumerate_error, ret, "Pcie");
 		Py_DECREF(self);
 		return NULL;
 	}
@@ -291,10 +291,9 @@ static PyObject *pcie_getitem(PcieObject *self, PyObject *key)
 			return raise_c_fmt(PyExc_IndexError, "config slice [%zd:%zd] is out of range: "
 					    "the config space has 0x%zx bytes", start, stop, size);
 		n = PySlice_AdjustIndices(size, &start, &stop, step);
-		out = PyBytes_FromStringAndSize(NULL, n);
-		if (!out)
-			return NULL;
-		data = (uint8_t *)PyBytes_AS_STRING(out);
+		data = PyMem_Malloc(n > 0 ? (size_t)n : 1);
+		if (!data)
+			return PyErr_NoMemory();
 		if (n > 0 && step == 1) {
 			ret = vfio_pci_cfg_read(dev, (uint32_t)start, data, (size_t)n);
 		} else {
@@ -303,9 +302,21 @@ static PyObject *pcie_getitem(PcieObject *self, PyObject *key)
 				ret = vfio_pci_cfg_read(dev, (uint32_t)(start + i * step), &data[i], 1);
 		}
 		if (ret < 0) {
-			Py_DECREF(out);
+			PyMem_Free(data);
 			return raise_dev(self, ret);
 		}
+		/* a list of ints, as the original pynvme returned */
+		out = PyList_New(n);
+		for (Py_ssize_t i = 0; out && i < n; i++) {
+			PyObject *byte = PyLong_FromLong(data[i]);
+
+			if (!byte) {
+				Py_CLEAR(out);
+				break;
+			}
+			PyList_SET_ITEM(out, i, byte);
+		}
+		PyMem_Free(data);
 		return out;
 	}
 	if (PyIndex_Check(key)) {
@@ -348,7 +359,7 @@ static int pcie_setitem(PcieObject *self, PyObject *key, PyObject *value)
 	if (byte == -1 && PyErr_Occurred())
 		return -1;
 	if (byte < 0 || byte > 0xff) {
-		raise_c_fmt(PyExc_ValueError, "config byte value %ld at offset 0x%zx is not 0..0xff",
+		raise_c_fmt(pn_py_arg_error, "config byte value %ld at offset 0x%zx is not 0..0xff",
 			     byte, offset);
 		return -1;
 	}
@@ -377,7 +388,7 @@ static PyObject *pcie_register(PcieObject *self, PyObject *args, PyObject *kwarg
 					 &byte_count))
 		return NULL;
 	if (byte_count < 1 || byte_count > 8)
-		return PyErr_Format(PyExc_ValueError, "byte_count %d is not 1..8", byte_count);
+		return PyErr_Format(pn_py_arg_error, "byte_count %d is not 1..8", byte_count);
 	if (!PyIndex_Check(offset_obj))
 		return PyErr_Format(PyExc_TypeError, "offset must be an int, not %.80s",
 				    Py_TYPE(offset_obj)->tp_name);
@@ -402,7 +413,7 @@ static PyObject *pcie_cap_offset(PcieObject *self, PyObject *args, PyObject *kwa
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|p:cap_offset", kwlist, &cap_id, &extended))
 		return NULL;
 	if (cap_id < 0 || cap_id > (extended ? 0xffff : 0xff))
-		return PyErr_Format(PyExc_ValueError, "cap_id 0x%x is out of range (standard ids are "
+		return PyErr_Format(pn_py_arg_error, "cap_id 0x%x is out of range (standard ids are "
 				    "0..0xff; for a PCIe extended capability pass extended=True, "
 				    "ids 0..0xffff)", cap_id);
 	ret = vfio_pci_cap_offset(dev, cap_id, extended);
@@ -438,9 +449,47 @@ static int run_released(PcieObject *self, int (*op)(struct vfio_pci *, int), int
 static int op_flr(struct vfio_pci *dev, int unused) { return vfio_pci_flr(dev); }
 static int op_hot_reset(struct vfio_pci *dev, int unused) { return vfio_pci_hot_reset(dev); }
 
-static PyObject *pcie_reset(PcieObject *self, PyObject *unused)
+/* reset(rst_fn): the script's function resets the device its own way. */
+static PyObject *reset_by_script(PcieObject *self, PyObject *rst_fn)
 {
-	int ret = run_released(self, op_hot_reset, 0);
+	struct vfio_pci *dev = begin_busy(self);
+	PyObject *res;
+	int ret;
+
+	if (!dev)
+		return NULL;
+	Py_INCREF(self);
+	vfio_pci_external_reset_begin(dev);
+	res = PyObject_CallNoArgs(rst_fn);
+	Py_XDECREF(res);
+	/* bring the function back even when the script's function raised */
+	Py_BEGIN_ALLOW_THREADS
+	ret = vfio_pci_external_reset_end(dev, "by the script's reset function (Pcie.reset(rst_fn))");
+	Py_END_ALLOW_THREADS
+	end_busy(self);
+	Py_DECREF(self);
+	if (!res)
+		return NULL;
+	if (ret < 0)
+		return raise_dev(self, ret);
+	Py_RETURN_NONE;
+}
+
+static PyObject *pcie_reset(PcieObject *self, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = {"rst_fn", NULL};
+	PyObject *rst_fn = Py_None;
+	int ret;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:reset", kwlist, &rst_fn))
+		return NULL;
+	if (rst_fn != Py_None) {
+		if (!PyCallable_Check(rst_fn))
+			return PyErr_Format(PyExc_TypeError, "rst_fn must be callable or None, not %.80s",
+					    Py_TYPE(rst_fn)->tp_name);
+		return reset_by_script(self, rst_fn);
+	}
+	ret = run_released(self, op_hot_reset, 0);
 
 	if (ret == INT_MIN)
 		return NULL;
@@ -489,7 +538,7 @@ static int small_setting(PyObject *value, const char *name, const char *meaning)
 	if (v == -1 && PyErr_Occurred())
 		return -1;
 	if (v < 0 || v > 3) {
-		PyErr_Format(PyExc_ValueError, "%s %ld is not %s", name, v, meaning);
+		PyErr_Format(pn_py_arg_error, "%s %ld is not %s", name, v, meaning);
 		return -1;
 	}
 	return (int)v;
@@ -536,6 +585,13 @@ static int pcie_set_aspm(PcieObject *self, PyObject *value, void *closure)
 	if (aspm < 0)
 		return -1;
 	ret = vfio_pci_aspm_set(dev, aspm);
+	if (ret == -EIO) {
+		/* a device that does not keep the value is a finding, not a
+		 * script error (the original wrote it and never looked back) */
+		ret = PyErr_WarnFormat(PyExc_UserWarning, 1, "%s", pn_last_error());
+		pn_clear_error();
+		return ret;
+	}
 	if (ret < 0) {
 		raise_dev(self, ret);
 		return -1;
@@ -552,7 +608,7 @@ static int bar_dword(PcieObject *self, struct vfio_pci *dev, int bar, PyObject *
 	unsigned long long off;
 
 	if (bar < 0 || bar >= VFIO_PCI_BARS || !dev->bar[bar].size) {
-		PyErr_Format(PyExc_ValueError, "bar %d does not exist on %s", bar, self->bdf);
+		PyErr_Format(pn_py_arg_error, "bar %d does not exist on %s", bar, self->bdf);
 		return -1;
 	}
 	if (!PyLong_Check(offset_obj)) {
@@ -567,7 +623,7 @@ static int bar_dword(PcieObject *self, struct vfio_pci *dev, int bar, PyObject *
 		return -1;
 	}
 	if (off % 4) {
-		raise_c_fmt(PyExc_ValueError, "offset 0x%llx is not dword-aligned", off);
+		raise_c_fmt(pn_py_arg_error, "offset 0x%llx is not dword-aligned", off);
 		return -1;
 	}
 	if (off > dev->bar[bar].size - 4) {
@@ -618,7 +674,7 @@ static PyObject *pcie_mem_dword_write(PcieObject *self, PyObject *args, PyObject
 	if (bar_dword(self, dev, bar, offset_obj, &offset) < 0)
 		return NULL;
 	if (value > 0xffffffffull)
-		return raise_c_fmt(PyExc_ValueError, "value 0x%llx does not fit in a dword", value);
+		return raise_c_fmt(pn_py_arg_error, "value 0x%llx does not fit in a dword", value);
 	dword = (uint32_t)value;
 	ret = vfio_pci_bar_write(dev, bar, offset, &dword, 4);
 	if (ret < 0)
@@ -636,7 +692,7 @@ static PyObject *pcie_bar_size(PcieObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "i:bar_size", &bar))
 		return NULL;
 	if (bar < 0 || bar >= VFIO_PCI_BARS)
-		return PyErr_Format(PyExc_ValueError, "bar %d is not 0..5", bar);
+		return PyErr_Format(pn_py_arg_error, "bar %d is not 0..5", bar);
 	return PyLong_FromUnsignedLongLong(dev->bar[bar].size);
 }
 
@@ -726,10 +782,12 @@ static PyMethodDef pcie_methods[] = {
 	 "cap_id in config space, or None.\nextended=False walks the standard list (8-bit ids, e.g. "
 	 "0x01 PM, 0x10 PCIe, 0x11 MSI-X);\nextended=True walks the PCIe extended list from 0x100 "
 	 "(16-bit ids, e.g. 0x0001 AER)."},
-	{"reset", (PyCFunction)pcie_reset, METH_NOARGS,
-	 "reset()\n\nPCIe hot reset: secondary bus reset through the upstream bridge. Memory "
-	 "decoding and\nbus mastering are enabled again afterwards; the controller needs "
-	 "Controller.reset()."},
+	{"reset", (PyCFunction)(void (*)(void))pcie_reset, METH_VARARGS | METH_KEYWORDS,
+	 "reset(rst_fn=None)\n\nPCIe hot reset: secondary bus reset through the upstream bridge. "
+	 "With rst_fn, a\ncallable of no arguments, the script resets the device its own way "
+	 "instead: the driver\nturns interrupts off, calls rst_fn(), waits for the function to "
+	 "answer again. Memory\ndecoding and bus mastering are enabled again afterwards; the "
+	 "controller needs\nController.reset()."},
 	{"flr", (PyCFunction)pcie_flr, METH_NOARGS,
 	 "flr()\n\nFunction level reset. Memory decoding and bus mastering are enabled again "
 	 "afterwards;\nthe controller needs Controller.reset()."},
@@ -754,7 +812,8 @@ static PyMethodDef pcie_methods[] = {
 
 static PyGetSetDef pcie_getset[] = {
 	{"aspm", (getter)pcie_get_aspm, (setter)pcie_set_aspm,
-	 "ASPM control of Link Control (0 off, 1 L0s, 2 L1, 3 both).", NULL},
+	 "ASPM control of Link Control (0 off, 1 L0s, 2 L1, 3 both). Setting a value the\n"
+	 "function does not keep warns (UserWarning) with what it reads back.", NULL},
 	{"power_state", (getter)pcie_get_power_state, (setter)pcie_set_power_state,
 	 "PCI PM D-state (0 = D0, 3 = D3hot). Back in D0, memory decoding and bus mastering are\n"
 	 "enabled again.", NULL},

@@ -19,7 +19,7 @@ typedef struct {
 static struct pn_qpair *live(QpairObject *self)
 {
 	if (!self->qp) {
-		PyErr_Format(PyExc_ValueError, "%s is deleted", self->pq.name);
+		PyErr_Format(pn_py_arg_error, "%s is deleted", self->pq.name);
 		return NULL;
 	}
 	return self->qp;
@@ -44,7 +44,7 @@ static PyObject *qpair_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	if (pn_py_uint_arg(o_depth, "depth", 0, 65536, &depth) < 0)
 		return NULL;
 	if (depth < 2)
-		return PyErr_Format(PyExc_ValueError, "depth must be 2..65536, got %llu", depth);
+		return PyErr_Format(pn_py_arg_error, "depth must be 2..65536, got %llu", depth);
 	if (o_prio && pn_py_uint_arg(o_prio, "prio", 0, 3, &prio) < 0)
 		return NULL;
 	ien = PyObject_IsTrue(o_ien);
@@ -76,7 +76,7 @@ static PyObject *qpair_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 			}
 			pn_fail(EIO, "%s", reason);
 		}
-		pn_py_raise(rc == -EINVAL ? PyExc_ValueError : pn_py_error, rc, "Qpair");
+		pn_py_raise(rc == -EINVAL ? pn_py_arg_error : pn_py_qpair_creation_error, rc, "Qpair");
 		Py_DECREF(self);
 		return NULL;
 	}
@@ -141,7 +141,7 @@ static PyObject *qpair_delete(QpairObject *self, PyObject *unused)
 			pn_clear_error();
 			Py_RETURN_NONE;
 		}
-		return pn_py_raise(pn_py_error, rc, self->pq.name);
+		return pn_py_raise(pn_py_qpair_deletion_error, rc, self->pq.name);
 	}
 	Py_RETURN_NONE;
 }

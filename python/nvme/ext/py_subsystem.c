@@ -88,6 +88,8 @@ static PyObject *sub_shutdown_notify(SubsystemObject *self, PyObject *args, PyOb
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_shutdown(c, abrupt);
 	Py_END_ALLOW_THREADS
+	if (rc == -ETIMEDOUT)
+		return pn_py_raise(pn_py_shutdown_timeout_error, rc, c->name);
 	if (rc < 0)
 		return raise_rc(c, rc);
 	Py_RETURN_NONE;
@@ -176,7 +178,7 @@ static PyObject *sub_power_cycle(SubsystemObject *self, PyObject *args, PyObject
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:power_cycle", kwlist, &sec))
 		return NULL;
 	if (!(sec >= 0 && sec <= 86400))
-		return PyErr_Format(PyExc_ValueError, "sec must be in 0..86400, got %g", sec);
+		return PyErr_Format(pn_py_arg_error, "sec must be in 0..86400, got %g", sec);
 	res = sub_poweroff(self, NULL);
 	if (!res)
 		return NULL;
