@@ -57,8 +57,12 @@ static int setup_sizes(struct pn_workload *w)
 	uint32_t n;
 	int rc;
 
+	/* A size larger than the region is clipped to it, as the original
+	 * pynvme clipped an int io_size (it refused lists; we clip them too). */
 	switch (p->size_kind) {
 	case PN_WL_SIZE_FIXED:
+		if (p->size_min > span)
+			p->size_min = (uint32_t)span;
 		p->nsizes = 1;
 		p->sizes[0] = p->size_min;
 		p->size_weight[0] = 1;
@@ -72,6 +76,10 @@ static int setup_sizes(struct pn_workload *w)
 		if (p->nalign > 1)
 			return pn_fail(EINVAL, "lba_align has %u entries; a range of io_size "
 				       "takes one", p->nalign);
+		if (p->size_max > span)
+			p->size_max = (uint32_t)span;
+		if (p->size_min > p->size_max)
+			p->size_min = p->size_max;
 		/* Check the extremes; sizes are drawn at run time. */
 		if ((rc = check_size(p, p->size_min)) || (rc = check_size(p, p->size_max)))
 			return rc;
@@ -80,6 +88,9 @@ static int setup_sizes(struct pn_workload *w)
 		if (p->nsizes == 0 || p->nsizes > PN_WL_MAX_SIZES)
 			return pn_fail(EINVAL, "io_size list has %u entries, must be 1..%u",
 				       p->nsizes, PN_WL_MAX_SIZES);
+		for (uint32_t i = 0; i < p->nsizes; i++)
+			if (p->sizes[i] > span)
+				p->sizes[i] = (uint32_t)span;
 		break;
 	default:
 		return pn_fail(EINVAL, "io_size: unknown kind %d", (int)p->size_kind);
@@ -114,9 +125,6 @@ static int setup_sizes(struct pn_workload *w)
 				return rc;
 			s->nlb = p->sizes[i];
 			s->align = p->nalign == 0 ? 1 : p->nalign == 1 ? p->align[0] : p->align[i];
-			if (p->sizes[i] > span)
-				return pn_fail(EINVAL, "io_size %u larger than the region [%llu, %llu)",
-					       p->sizes[i], ULL(p->region_start), ULL(p->region_end));
 			s->count = aligned_slots(p->region_start, p->region_end, s->nlb, s->align,
 						 &s->first);
 			if (s->count == 0)
@@ -136,7 +144,8 @@ static int setup_sizes(struct pn_workload *w)
 static int setup_ops(struct pn_workload *w)
 {
 	struct pn_workload_params *p = &w->p;
-	uint32_t sum = 0, k = 0;
+	uint64_t sum = 0;
+	uint32_t weighted = 0;
 
 	if (p->nops == 0) {
 		if (p->read_percentage > 100)
@@ -151,25 +160,23 @@ static int setup_ops(struct pn_workload *w)
 	if (p->nops > PN_WL_MAX_OPS)
 		return pn_fail(EINVAL, "op_percentage has %u entries, at most %u", p->nops,
 			       PN_WL_MAX_OPS);
+	/* Weights: with a sum of 100 the draw is the original's (one of 100);
+	 * another sum is not refused, each op gets its share of it. */
 	for (uint32_t i = 0; i < p->nops; i++) {
-		if (p->ops[i].percentage > 100)
-			return pn_fail(EINVAL, "op_percentage of opcode 0x%02x: %u out of range "
-				       "0..100", p->ops[i].opcode, p->ops[i].percentage);
 		for (uint32_t j = 0; j < i; j++)
 			if (p->ops[j].opcode == p->ops[i].opcode)
 				return pn_fail(EINVAL, "op_percentage names opcode 0x%02x twice",
 					       p->ops[i].opcode);
 		sum += p->ops[i].percentage;
+		w->op_cum_weight[i] = sum;
+		if (p->ops[i].percentage) {
+			weighted++;
+			w->single_op_index = i;
+		}
 	}
-	if (sum != 100)
-		return pn_fail(EINVAL, "op_percentage sums to %u, must be 100", sum);
-	w->single_op = false;
-	for (uint32_t i = 0; i < p->nops; i++) {
-		for (uint32_t j = 0; j < p->ops[i].percentage; j++)
-			w->op_of_percent[k++] = (uint8_t)i;
-		if (p->ops[i].percentage == 100)
-			w->single_op = true;
-	}
+	if (sum == 0)
+		return pn_fail(EINVAL, "op_percentage weights sum to 0: no command to send");
+	w->single_op = weighted == 1;
 	return 0;
 }
 
@@ -202,8 +209,9 @@ static int setup_distribution(struct pn_workload *w)
 static int setup_trace(struct pn_workload *w)
 {
 	const struct pn_workload_params *p = &w->p;
-	uint64_t prev = 0;
 
+	/* Times need not be sorted (the original sent in list order, each
+	 * entry once its time had come): not checked. */
 	if (!p->trace)
 		return pn_fail(EINVAL, "io_sequence: %llu entries but no data", ULL(p->ntrace));
 	for (uint64_t i = 0; i < p->ntrace; i++) {
@@ -218,11 +226,6 @@ static int setup_trace(struct pn_workload *w)
 					       "the namespace capacity %llu", ULL(i), ULL(e->slba),
 					       ULL(e->slba + e->nlb), ULL(p->ns_capacity));
 		}
-		if (e->time_sent_us < prev)
-			return pn_fail(EINVAL, "io_sequence[%llu]: time_sent_us %llu earlier than "
-				       "the entry before (%llu)", ULL(i), ULL(e->time_sent_us),
-				       ULL(prev));
-		prev = e->time_sent_us;
 	}
 	return 0;
 }
@@ -276,7 +279,7 @@ int pn_workload_init(struct pn_workload *w, const struct pn_workload_params *par
 			return pn_fail(EINVAL, "no stop condition: lba_step 0 never ends a "
 				       "sequential pass; give time or io_count");
 		if (w->stop_at_pass_end && w->single_op &&
-		    p->ops[w->op_of_percent[0]].opcode == PN_OP_FLUSH)
+		    p->ops[w->single_op_index].opcode == PN_OP_FLUSH)
 			return pn_fail(EINVAL, "no stop condition: only flushes never end a "
 				       "sequential pass; give time or io_count");
 		if (p->lba_random > 0 && p->io_count == 0 && p->time_s == 0)
@@ -286,6 +289,18 @@ int pn_workload_init(struct pn_workload *w, const struct pn_workload_params *par
 	w->seq_cursor = p->lba_start;
 	pn_rand_init_stream(&w->rand, p->rand_stream);
 	return 0;
+}
+
+/* The index into p.ops of the next command: a draw over the weights (a
+ * linear scan: at most PN_WL_MAX_OPS, usually 2). */
+static inline uint32_t draw_op(struct pn_workload *w)
+{
+	uint64_t draw = pn_rand_below(&w->rand, w->op_cum_weight[w->p.nops - 1]);
+	uint32_t i = 0;
+
+	while (draw >= w->op_cum_weight[i])
+		i++;
+	return i;
 }
 
 /* io_size of the next IO: the slot (LIST/FIXED) or a drawn size (RANGE). */
@@ -352,8 +367,9 @@ static inline bool sequential_slba(struct pn_workload *w, const struct pn_wl_siz
 	 * into the region rather than ending the pass before it began. */
 	if (at < p->region_start && w->seq_cursor >= p->region_start)
 		at = align_up(w->seq_cursor, s->align);
-	outside = w->seq_below || at < p->region_start || at > p->region_end ||
-		  p->region_end - at < s->nlb;
+	/* An IO that starts inside the region is sent, cut at its end by the
+	 * caller (the original's truncation): a pass covers the whole region. */
+	outside = w->seq_below || at < p->region_start || at >= p->region_end;
 
 	if (outside) {
 		if (w->stop_at_pass_end)
@@ -401,8 +417,7 @@ bool pn_workload_next(struct pn_workload *w, struct pn_io *io)
 		goto out;
 	}
 
-	opcode = p->ops[w->single_op ? w->op_of_percent[0]
-				     : w->op_of_percent[pn_rand_below(&w->rand, 100)]].opcode;
+	opcode = p->ops[w->single_op ? w->single_op_index : draw_op(w)].opcode;
 	io->opcode = opcode;
 	io->time_us = 0;
 	if (opcode == PN_OP_FLUSH) {
@@ -419,6 +434,8 @@ bool pn_workload_next(struct pn_workload *w, struct pn_io *io)
 	} else {
 		if (!sequential_slba(w, s, &io->slba))
 			goto end;
+		if (io->nlb > p->region_end - io->slba)
+			io->nlb = (uint32_t)(p->region_end - io->slba);
 		w->sequential_count++;
 	}
 out:

@@ -48,12 +48,14 @@ struct pn_wl_trace_entry {
 	uint64_t slba;
 	uint32_t nlb;          /* LBAs, >= 1 (flush: ignored) */
 	uint8_t opcode;
-	uint64_t time_sent_us; /* when to send it, µs after the worker starts */
+	uint64_t time_sent_us; /* when to send it, µs after the worker starts; the
+				  entries need not be sorted: each is sent in list
+				  order, once its time has come (the original's FIFO) */
 };
 
 struct pn_wl_op {
 	uint8_t opcode;
-	uint32_t percentage;
+	uint32_t percentage;   /* a weight: the share is percentage / sum of all */
 };
 
 /* The parameters of Namespace.ioworker() (API.md), already converted to C.
@@ -65,7 +67,8 @@ struct pn_workload_params {
 	uint64_t max_xfer_bytes;  /* MDTS in bytes; 0: no limit */
 	uint32_t max_queue_entries; /* CAP.MQES + 1; 0: no limit below 1024 */
 
-	/* io_size, in LBAs. */
+	/* io_size, in LBAs. A size larger than the region is clipped to the
+	 * region (the original pynvme did so for an int io_size). */
 	enum pn_wl_size_kind size_kind;
 	uint32_t size_min, size_max, size_step;  /* FIXED: size_min; RANGE: all (step 0 = 1) */
 	uint32_t nsizes;                          /* LIST: entries in sizes[] */
@@ -87,11 +90,16 @@ struct pn_workload_params {
 	uint32_t lba_random;       /* % of IOs at random LBAs (0..100); the rest sequential */
 	uint32_t read_percentage;  /* 0..100, when nops == 0: reads, the rest writes */
 	uint32_t nops;             /* op_percentage entries (0: use read_percentage) */
-	struct pn_wl_op ops[PN_WL_MAX_OPS]; /* percentages sum to 100 */
+	/* Relative weights, as the original pynvme's percentages when they sum
+	 * to 100; any other positive sum is taken as weights (scripts of the
+	 * original that give e.g. {2: 50, 1: 40} run; the original asserted). */
+	struct pn_wl_op ops[PN_WL_MAX_OPS];
 
 	uint64_t region_start;     /* first LBA */
 	uint64_t region_end;       /* exclusive; clamped to ns_capacity (0 = capacity) */
 	uint64_t lba_start;        /* first sequential LBA (inside the region; 0 = region_start) */
+	/* Sequential IOs: the last IO of a pass is cut at region_end (as the
+	 * original's), so one pass covers the whole region. */
 
 	bool has_distribution;     /* random LBAs follow distribution[] */
 	uint32_t distribution[PN_WL_DIST_BUCKETS]; /* of every 10000 random IOs, how many
@@ -136,8 +144,9 @@ struct pn_workload {
 	uint32_t nslots;
 	struct pn_wl_size_slot slots[PN_WL_MAX_SIZES];
 	uint64_t size_cum_weight[PN_WL_MAX_SIZES];
-	uint8_t op_of_percent[100];    /* index into p.ops */
-	bool single_op;
+	uint64_t op_cum_weight[PN_WL_MAX_OPS]; /* cumulative weights of p.ops */
+	bool single_op;                /* one op has all the weight: no draw */
+	uint32_t single_op_index;
 	uint64_t dist_bound[PN_WL_DIST_BUCKETS + 1]; /* bucket b = [bound[b], bound[b+1]) */
 	uint8_t bucket_of_draw[PN_WL_DIST_TOTAL];
 	/* What was generated: the real counts written back to op_percentage. */
@@ -150,7 +159,7 @@ struct pn_workload {
  * Returns 0; -EINVAL with a pn_fail() reason naming the parameter, e.g.
  * "qdepth 1 out of range 2..1024",
  * "distribution must have 100 entries summing to 10000 (sum 9000)",
- * "op_percentage sums to 90, must be 100", "lba_random 150 out of range 0..100",
+ * "op_percentage weights sum to 0", "lba_random 150 out of range 0..100",
  * "no stop condition: give time, io_count, or lba_random=0 (one sequential pass)";
  * or -E2BIG for "io_size 512 larger than MDTS (256 LBAs, 128 KiB)" (the
  * worker's error -2). */
