@@ -99,6 +99,17 @@ void pn_verify_record_unknown(struct pn_verify_table *t, uint64_t slba, uint64_t
 	fill(t, slba, nlb, PN_VERIFY_UNKNOWN);
 }
 
+static uint64_t lba_tag(const unsigned char *p)
+{
+	uint64_t tag;
+
+	memcpy(&tag, p, 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	tag = __builtin_bswap64(tag);
+#endif
+	return tag;
+}
+
 static int report(const struct pn_verify_table *t, uint64_t lba, uint32_t entry, uint32_t found,
 		  const unsigned char *p, struct pn_verify_mismatch *m)
 {
@@ -108,14 +119,19 @@ static int report(const struct pn_verify_table *t, uint64_t lba, uint32_t entry,
 	if (!m)
 		m = &local;
 	m->lba = lba;
-	m->expected_state = entry == PN_VERIFY_ZEROES ? PN_VERIFY_STATE_ZEROES : PN_VERIFY_STATE_CRC;
+	m->expected_state = entry == PN_VERIFY_ZEROES ? PN_VERIFY_STATE_ZEROES :
+			    entry == PN_VERIFY_UNKNOWN ? PN_VERIFY_STATE_UNKNOWN : PN_VERIFY_STATE_CRC;
 	m->expected_crc = entry == PN_VERIFY_ZEROES ? t->zero_crc : entry;
 	m->found_crc = found;
-	memcpy(&m->found_lba_tag, p, 8);
+	m->found_lba_tag = lba_tag(p);
 	memcpy(m->first_bytes, p, sizeof(m->first_bytes));
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 3 * i, 4, "%02x ", m->first_bytes[i]);
 	hex[sizeof(hex) - 2] = '\0';
+	if (m->expected_state != PN_VERIFY_STATE_ZEROES && m->found_lba_tag != lba)
+		return pn_fail(EIO, "verify: LBA 0x%llx holds the data of LBA 0x%llx (its first 8 "
+			       "bytes), data: %s", (unsigned long long)lba,
+			       (unsigned long long)m->found_lba_tag, hex);
 	return pn_fail(EIO, "verify: LBA 0x%llx: expected %s CRC 0x%08x, found 0x%08x "
 		       "(LBA tag 0x%llx), data: %s",
 		       (unsigned long long)lba,
@@ -151,17 +167,35 @@ int pn_verify_check_read(const struct pn_verify_table *t, uint64_t slba, uint64_
 	uint64_t n = covered(t, slba, nlb);
 
 	for (uint64_t i = 0; i < n; i++, p += t->lba_size) {
-		uint32_t entry = t->entries[slba + i];
+		uint64_t lba = slba + i, tag;
+		uint32_t entry = t->entries[lba];
 		uint32_t crc;
 
-		if (entry == PN_VERIFY_UNKNOWN)
+		if (entry == PN_VERIFY_ZEROES) {
+			if (all_zero(p, t->lba_size))
+				continue;
+			crc = pn_crc32c(0, p, t->lba_size);
+			if (crc != t->zero_crc)
+				return report(t, lba, entry, crc, p, mismatch);
 			continue;
-		if (entry == PN_VERIFY_ZEROES && all_zero(p, t->lba_size))
+		}
+		/* The stamp first: data that landed on the wrong LBA is named as
+		 * such. An LBA of unknown content passes unless it holds the
+		 * stamp of another LBA of the table (0 and all ones pass, as in
+		 * the original; so does foreign data, whose first 8 bytes are no
+		 * LBA of ours). */
+		tag = lba_tag(p);
+		if (entry == PN_VERIFY_UNKNOWN) {
+			if (tag != lba && tag != 0 && tag < t->nlba)
+				return report(t, lba, entry, pn_crc32c(0, p, t->lba_size), p,
+					      mismatch);
 			continue;
+		}
+		if (tag != lba)
+			return report(t, lba, entry, pn_crc32c(0, p, t->lba_size), p, mismatch);
 		crc = pn_crc32c(0, p, t->lba_size);
-		if (entry == PN_VERIFY_ZEROES ? crc != t->zero_crc
-					      : pn_verify_entry_of_crc(crc) != entry)
-			return report(t, slba + i, entry, crc, p, mismatch);
+		if (pn_verify_entry_of_crc(crc) != entry)
+			return report(t, lba, entry, crc, p, mismatch);
 	}
 	return 0;
 }

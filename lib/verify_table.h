@@ -51,7 +51,7 @@ struct pn_verify_table {
 /* What a failed check found: the first LBA that did not match. */
 struct pn_verify_mismatch {
 	uint64_t lba;
-	enum pn_verify_state expected_state;
+	enum pn_verify_state expected_state; /* unknown: a stamp of another LBA */
 	uint32_t expected_crc;   /* CRC the table holds (zero_crc for zeroes) */
 	uint32_t found_crc;      /* CRC of the data read */
 	uint64_t found_lba_tag;  /* the first 8 bytes read (the LBA a write stamped) */
@@ -95,11 +95,22 @@ void pn_verify_record_zeroes(struct pn_verify_table *t, uint64_t slba, uint64_t 
  * is not guaranteed, write uncorrectable, a failed write, format...). */
 void pn_verify_record_unknown(struct pn_verify_table *t, uint64_t slba, uint64_t nlb);
 
-/* Checks a completed read of nlb LBAs from slba against the table. Unknown
- * LBAs and LBAs beyond the table pass. Returns 0 when all match, else -EIO
- * with *mismatch (if not NULL) describing the first bad LBA and a pn_fail()
- * reason like "verify: LBA 0x1f: expected CRC 0x1234abcd, found 0x0badf00d
- * (LBA tag 0x2f), data: 2f 00 ...". */
+/* Checks a completed read of nlb LBAs from slba against the table:
+ *   zeroes  - every byte must be zero;
+ *   a CRC   - the first 8 bytes must be the LBA's own number (the stamp,
+ *             checked first so that misplaced data is named as such), then
+ *             the CRC32C must match;
+ *   unknown - passes, unless the first 8 bytes are the stamp of another LBA
+ *             the table covers (1..nlba-1, not this one): data of another
+ *             LBA. 0 and all ones (unwritten, deallocated) pass as in the
+ *             original pynvme, and so does any larger value (data written
+ *             by others, which carries no stamp of ours);
+ *   LBAs beyond the table pass.
+ * Returns 0 when all match, else -EIO with *mismatch (if not NULL)
+ * describing the first bad LBA and a pn_fail() reason like
+ * "verify: LBA 0x1f: expected CRC 0x1234abcd, found 0x0badf00d (LBA tag
+ * 0x1f), data: 1f 00 ..." or "verify: LBA 0x1f holds the data of LBA 0x2f
+ * (its first 8 bytes), data: 2f 00 ...". */
 int pn_verify_check_read(const struct pn_verify_table *t, uint64_t slba, uint64_t nlb,
 			 const void *data, struct pn_verify_mismatch *mismatch);
 

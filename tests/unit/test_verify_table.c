@@ -125,7 +125,8 @@ static void zeroes_and_unknown(void **state)
 	/* Trim without a zero guarantee: anything goes again. */
 	pn_verify_record_unknown(&t, 1, 2);
 	assert_int_equal(pn_verify_check_read(&t, 1, 2, data, NULL), 0);
-	/* Zeroes written as ordinary data verify too. */
+	/* Zeroes written as ordinary (stamped) data verify too. */
+	pn_verify_stamp(zero, 5, 1, LBA, 0);
 	pn_verify_record_write(&t, 5, 1, zero);
 	assert_int_equal(pn_verify_check_read(&t, 5, 1, zero, NULL), 0);
 	pn_verify_table_free(&t);
@@ -171,8 +172,11 @@ static void boundary_lbas(void **state)
 
 	assert_int_equal(pn_verify_table_init(&t, 100, LBA), 0);
 	fill_random(buf, 4 * LBA, 4);
+	pn_verify_stamp(buf, 0, 1, LBA, 9);
 	/* LBA 0 and the last LBA work. */
 	pn_verify_record_write(&t, 0, 1, buf);
+	assert_int_equal(pn_verify_check_read(&t, 0, 1, buf, NULL), 0);
+	pn_verify_stamp(buf, 98, 4, LBA, 9);
 	assert_int_equal(pn_verify_state_of(&t, 0), PN_VERIFY_STATE_CRC);
 	/* A write straddling the end records only the covered part. */
 	pn_verify_record_write(&t, 98, 4, buf);
@@ -188,6 +192,53 @@ static void boundary_lbas(void **state)
 	/* A corrupt last LBA is caught. */
 	buf[LBA + 17] ^= 1;
 	assert_int_equal(pn_verify_check_read(&t, 98, 2, buf, NULL), -EIO);
+	pn_verify_table_free(&t);
+	free(buf);
+}
+
+/* The stamp is checked on its own: data of another LBA is named as such
+ * (a CRC entry), and an LBA of unknown content holding another covered
+ * LBA's stamp is a mismatch, while 0, all ones and foreign data (no LBA of
+ * the table) pass, as unwritten or deallocated LBAs read in the original. */
+static void stamp_is_checked(void **state)
+{
+	struct pn_verify_table t;
+	struct pn_verify_mismatch m;
+	unsigned char *buf = malloc(2 * LBA);
+
+	assert_int_equal(pn_verify_table_init(&t, 1000, LBA), 0);
+	fill_random(buf, 2 * LBA, 7);
+	pn_verify_stamp(buf, 40, 2, LBA, 3);
+	pn_verify_record_write(&t, 40, 2, buf);
+	/* LBA 41's data returned for LBA 40 */
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(pn_verify_check_read(&t, 40, 1, buf + LBA, &m), -EIO);
+	assert_int_equal(m.lba, 40);
+	assert_int_equal(m.found_lba_tag, 41);
+	assert_non_null(strstr(pn_last_error(), "LBA 0x28 holds the data of LBA 0x29"));
+	/* the stamp alone: same CRC would not help, a wrong tag fails */
+	buf[0] = 39;
+	assert_int_equal(pn_verify_check_read(&t, 40, 1, buf, &m), -EIO);
+	assert_int_equal(m.found_lba_tag, 39);
+	buf[0] = 40;
+	assert_int_equal(pn_verify_check_read(&t, 40, 2, buf, NULL), 0);
+
+	/* unknown LBAs: another covered LBA's stamp fails */
+	assert_int_equal(pn_verify_check_read(&t, 500, 1, buf, &m), -EIO);
+	assert_int_equal(m.lba, 500);
+	assert_int_equal(m.expected_state, PN_VERIFY_STATE_UNKNOWN);
+	assert_int_equal(m.found_lba_tag, 40);
+	/* its own stamp, 0, all ones, a value beyond the table: pass */
+	pn_verify_stamp(buf, 500, 1, LBA, 1);
+	assert_int_equal(pn_verify_check_read(&t, 500, 1, buf, NULL), 0);
+	memset(buf, 0, 8);
+	assert_int_equal(pn_verify_check_read(&t, 500, 1, buf, NULL), 0);
+	memset(buf, 0xff, 8);
+	assert_int_equal(pn_verify_check_read(&t, 500, 1, buf, NULL), 0);
+	pn_verify_stamp(buf, 1000, 1, LBA, 1);
+	assert_int_equal(pn_verify_check_read(&t, 500, 1, buf, NULL), 0);
+	memcpy(buf, "ext4 fs!", 8);
+	assert_int_equal(pn_verify_check_read(&t, 500, 1, buf, NULL), 0);
 	pn_verify_table_free(&t);
 	free(buf);
 }
@@ -331,6 +382,7 @@ int main(void)
 		cmocka_unit_test(zeroes_and_unknown),
 		cmocka_unit_test(one_bit_where_zeroes_are_expected),
 		cmocka_unit_test(boundary_lbas),
+		cmocka_unit_test(stamp_is_checked),
 		cmocka_unit_test(crc_colliding_with_states),
 		cmocka_unit_test(memory_is_bounded),
 		cmocka_unit_test(bad_arguments),
