@@ -36,13 +36,18 @@ struct io_slot {
 	void *buf;            /* data buffer (its own when verifying) */
 };
 
-/* Memory of one in-flight IO: a data buffer (verification only: without it
- * reads share one buffer and writes another) and a DSM range. A pool of
- * qdepth - 1, handed out at submission and taken back at completion, so
- * request slots (CIDs) and buffers need not match. */
+/* Memory of one in-flight IO: a buffer for data to the host (its own when
+ * verifying; else every read shares one), one for data to the device (its
+ * own whenever the workload sends any: a write is stamped with its LBAs
+ * while others are in flight, and keeps the pattern because reads never
+ * land in it) and a DSM range. A pool of nbufs, handed out at submission
+ * and taken back at completion, so request slots (CIDs) and buffers need
+ * not match. */
 struct io_buf {
 	void *buf;
 	uint64_t buf_iova;
+	void *wbuf;
+	uint64_t wbuf_iova;
 	void *range;
 	uint64_t range_iova;
 };
@@ -77,11 +82,11 @@ struct pn_ioworker {
 	uint32_t cq_doorbell_sink;
 	uint32_t lba_size;
 
-	struct dma_region *data;     /* data buffers */
+	struct dma_region *data;     /* data buffers: read area, then write area */
 	struct dma_region *ranges;   /* DSM ranges */
 	size_t buf_bytes;            /* bytes of one data buffer */
-	void *read_buf, *write_buf;  /* shared buffers without verification */
-	uint64_t read_iova, write_iova;
+	uint32_t nread_bufs;         /* nbufs when verifying, else 1 (shared) */
+	uint32_t nwrite_bufs;        /* nbufs when the workload sends data, else 0 */
 	struct io_slot *slots;       /* one per CID */
 	struct io_buf *bufs;         /* nbufs */
 	uint32_t *buf_free;          /* stack of free indexes into bufs */
@@ -95,6 +100,8 @@ struct pn_ioworker {
 	pthread_cond_t done_cond;
 	uint32_t generation;         /* controller generation at start */
 	bool device_lost;            /* the device dropped our queue (reset, FLR, gone) */
+
+	uint64_t cmdlist_written;    /* commands put in res.cmdlist (a ring until the end) */
 
 	/* hot-path state of the thread */
 	uint32_t send_second;        /* throttled: second of the next send slot */
@@ -183,10 +190,31 @@ static bool has_data(uint8_t opc)
 	return opc != PN_OP_DSM && (is_read_like(opc) || is_write_like(opc) || opc == PN_OP_COMPARE);
 }
 
+/* Data from the host to the device (writes, compare, vendor writes). */
+static bool sends_data(uint8_t opc)
+{
+	return has_data(opc) && !is_read_like(opc);
+}
+
+/* Whether the workload may send a command that carries data to the device. */
+static bool workload_sends_data(const struct pn_workload_params *p)
+{
+	if (p->ntrace) {
+		for (uint64_t i = 0; i < p->ntrace; i++)
+			if (sends_data(p->trace[i].opcode))
+				return true;
+		return false;
+	}
+	for (uint32_t i = 0; i < p->nops; i++)
+		if (p->ops[i].percentage && sends_data(p->ops[i].opcode))
+			return true;
+	return false;
+}
+
 static int alloc_buffers(struct pn_ioworker *w)
 {
 	const struct pn_ioworker_config *cfg = &w->cfg;
-	uint32_t nbuf = cfg->verify ? w->nbufs : 2;
+	uint32_t nbuf = w->nread_bufs + w->nwrite_bufs;
 	size_t range_bytes = ((size_t)w->nbufs * 16 + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
 	struct pn_rand rng;
 	int rc;
@@ -198,15 +226,14 @@ static int alloc_buffers(struct pn_ioworker *w)
 	if (rc < 0)
 		return rc;
 	pn_rand_init_stream(&rng, 0x10000u + cfg->wl.rand_stream);
-	/* Written data carries the pattern; with verification every buffer
-	 * may be written, without it only the write buffer is. */
-	rc = pattern_fill(w->data->vaddr, w->buf_bytes * nbuf, cfg->ptype, cfg->pvalue, &rng);
-	if (rc < 0)
-		return rc;
-	w->read_buf = w->data->vaddr;
-	w->read_iova = w->data->iova;
-	w->write_buf = (char *)w->data->vaddr + w->buf_bytes * (nbuf - 1);
-	w->write_iova = w->data->iova + w->buf_bytes * (nbuf - 1);
+	/* Written data carries the pattern (each write stamps its LBAs over
+	 * the first and last 8 bytes of every LBA); reads land elsewhere. */
+	if (w->nwrite_bufs) {
+		rc = pattern_fill((char *)w->data->vaddr + w->buf_bytes * w->nread_bufs,
+				  w->buf_bytes * w->nwrite_bufs, cfg->ptype, cfg->pvalue, &rng);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -223,6 +250,9 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	if (cfg->cmdlog_count > 256)
 		return pn_fail(EINVAL, "output_cmdlog_list: at most 256 commands (%u asked)",
 			       cfg->cmdlog_count);
+	if (cfg->cmdlist_count > PN_IOW_CMDLIST_MAX)
+		return pn_fail(EINVAL, "output_cmdlog_list: at most %u commands (%u asked)",
+			       PN_IOW_CMDLIST_MAX, cfg->cmdlist_count);
 	if (cfg->verify && cfg->verify->lba_size != cfg->wl.lba_size)
 		return pn_fail(EINVAL, "verify table has %u-byte LBAs, the namespace %u",
 			       cfg->verify->lba_size, cfg->wl.lba_size);
@@ -296,6 +326,8 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	}
 	max_lbas = max_io_lbas(&w->wl.p);
 	w->buf_bytes = (max_lbas * w->lba_size + BUF_ALIGN - 1) & ~(uint64_t)(BUF_ALIGN - 1);
+	w->nread_bufs = cfg->verify ? w->nbufs : 1;
+	w->nwrite_bufs = workload_sends_data(&w->wl.p) ? w->nbufs : 0;
 	w->slots = calloc(w->qsize, sizeof(*w->slots));
 	w->bufs = calloc(w->nbufs, sizeof(*w->bufs));
 	w->buf_free = calloc(w->nbufs, sizeof(*w->buf_free));
@@ -308,7 +340,12 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 		w->res.io_per_second = calloc(n, sizeof(uint32_t));
 		w->cfg.max_seconds = n;
 	}
-	if (!w->slots || !w->bufs || !w->buf_free || !w->res.io_per_second) {
+	if (cfg->cmdlist_count) {
+		w->res.cmdlist = calloc(cfg->cmdlist_count, sizeof(*w->res.cmdlist));
+		w->res.ncmdlist = cfg->cmdlist_count;
+	}
+	if (!w->slots || !w->bufs || !w->buf_free || !w->res.io_per_second ||
+	    (cfg->cmdlist_count && !w->res.cmdlist)) {
 		pn_ioworker_free(w);
 		return pn_fail(ENOMEM, "ioworker: no memory");
 	}
@@ -330,17 +367,20 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	rc = alloc_buffers(w);
 	if (rc < 0) {
 		set_error(w, PN_IOW_ERR_BUFFER, 0, "cannot allocate %llu bytes of data buffers: %s",
-			  ULL(w->buf_bytes * (cfg->verify ? w->nbufs : 2)), pn_last_error());
+			  ULL(w->buf_bytes * (w->nread_bufs + w->nwrite_bufs)), pn_last_error());
 		pn_clear_error();
 	}
 	for (uint32_t i = 0; i < w->qsize; i++)
 		w->slots[i].w = w;
 	for (uint32_t i = 0; i < w->nbufs && w->data && w->ranges; i++) {
 		struct io_buf *b = &w->bufs[i];
+		uint32_t r = w->nread_bufs > 1 ? i : 0;
 
-		if (cfg->verify) {
-			b->buf = (char *)w->data->vaddr + w->buf_bytes * i;
-			b->buf_iova = w->data->iova + w->buf_bytes * i;
+		b->buf = (char *)w->data->vaddr + w->buf_bytes * r;
+		b->buf_iova = w->data->iova + w->buf_bytes * r;
+		if (w->nwrite_bufs) {
+			b->wbuf = (char *)w->data->vaddr + w->buf_bytes * (w->nread_bufs + i);
+			b->wbuf_iova = w->data->iova + w->buf_bytes * (w->nread_bufs + i);
 		}
 		b->range = (char *)w->ranges->vaddr + 16u * i;
 		b->range_iova = w->ranges->iova + 16u * i;
@@ -374,6 +414,15 @@ static void io_done(void *ctx, const struct pn_cqe *cqe)
 	struct pn_ioworker_result *r = &w->res;
 	uint8_t opc = s->opc;
 	uint16_t status = cqe->status & 0xfffe;
+
+	if (r->ncmdlist) {
+		/* every completion, failed ones too, as the original's log */
+		struct pn_ioworker_cmd *c = &r->cmdlist[w->cmdlist_written++ % r->ncmdlist];
+
+		c->lba = s->slba;
+		c->count = s->nlb;
+		c->opcode = opc;
+	}
 
 	if (__builtin_expect(status != 0, 0)) {
 		if (cqe->status == PN_STATUS_SYNTH) {
@@ -472,7 +521,7 @@ static inline bool submit_io(struct pn_ioworker *w, const struct pn_io *io, bool
 	s->bufi = w->buf_free[--w->nbuf_free];
 	s->second = w->send_second;
 	b = &w->bufs[s->bufi];
-	s->buf = b->buf;
+	s->buf = sends_data(io->opcode) ? b->wbuf : b->buf;
 	s->slba = io->slba;
 	s->nlb = io->nlb;
 	s->opc = io->opcode;
@@ -497,15 +546,16 @@ static inline bool submit_io(struct pn_ioworker *w, const struct pn_io *io, bool
 			uint64_t iova;
 
 			bytes = (uint64_t)io->nlb * w->lba_size;
-			if (w->cfg.verify) {
-				iova = b->buf_iova;
+			if (sends_data(io->opcode)) {
+				iova = b->wbuf_iova;
+				/* every written LBA carries its number in its first 8
+				 * bytes (and a token in its last 8), verified or not,
+				 * as the original's data layout */
 				if (io->opcode == PN_OP_WRITE)
-					pn_verify_stamp(b->buf, io->slba, io->nlb, w->lba_size,
+					pn_verify_stamp(b->wbuf, io->slba, io->nlb, w->lba_size,
 							++w->write_token);
-			} else if (is_read_like(io->opcode)) {
-				iova = w->read_iova;
 			} else {
-				iova = w->write_iova;
+				iova = b->buf_iova;
 			}
 			if (pn_request_set_data(q, rq, &sqe, iova, bytes, false) < 0) {
 				pn_queue_release(q, rq);
@@ -920,6 +970,28 @@ static void mark_finished(struct pn_ioworker *w)
 	pthread_mutex_unlock(&w->done_lock);
 }
 
+static void reverse_cmds(struct pn_ioworker_cmd *c, uint32_t from, uint32_t to)
+{
+	while (from + 1 < to) {
+		struct pn_ioworker_cmd t = c[from];
+
+		c[from++] = c[--to];
+		c[to] = t;
+	}
+}
+
+/* In place, by three reversals (no allocation in the worker thread). */
+void pn_ioworker_order_cmdlist(struct pn_ioworker_cmd *c, uint32_t n, uint64_t written)
+{
+	uint32_t head = (uint32_t)(written % n);   /* the oldest, or the first unused */
+
+	if (head == 0)
+		return;
+	reverse_cmds(c, 0, head);
+	reverse_cmds(c, head, n);
+	reverse_cmds(c, 0, n);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pn_ioworker *w = arg;
@@ -1004,6 +1076,8 @@ static void *worker_main(void *arg)
 		}
 		if (w->cfg.cmdlog_count)
 			r->ncmdlog = pn_queue_cmdlog(q, r->cmdlog, w->cfg.cmdlog_count);
+		if (r->ncmdlist)
+			pn_ioworker_order_cmdlist(r->cmdlist, r->ncmdlist, w->cmdlist_written);
 	}
 	mark_finished(w);
 	return NULL;
@@ -1118,29 +1192,42 @@ void pn_ioworker_free(struct pn_ioworker *w)
 	free(w->bufs);
 	free(w->buf_free);
 	free(w->res.io_per_second);
+	free(w->res.cmdlist);
 	pthread_cond_destroy(&w->done_cond);
 	pthread_mutex_destroy(&w->done_lock);
 	free(w);
 }
 
-double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r)
+double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r, double slowest_percentage)
 {
-	uint32_t n = r->nseconds, first = 1;
-	double sum = 0, min = 0;
+	uint32_t n = r->nseconds, k = 0, i, j;
+	uint64_t full = r->mseconds / 1000;
+	uint32_t *sorted;
+	double sum = 0, v;
 
-	/* the last entry may be a partial second: drop it when the run did not
-	 * last a whole number of seconds */
-	if (n && r->mseconds / 1000 < n)
-		n--;
-	if (n < first + 2)
+	/* full seconds only: a partial last second is left out */
+	if (n > full)
+		n = (uint32_t)full;
+	if (n == 0 || !(slowest_percentage > 0 && slowest_percentage < 100))
 		return 0.0;
-	for (uint32_t i = first; i < n; i++) {
-		double v = r->io_per_second[i];
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted)
+		return 0.0;
+	/* descending, by insertion: a run has few seconds and this is not the
+	 * worker thread */
+	for (i = 0; i < n; i++) {
+		uint32_t c = r->io_per_second[i];
 
-		sum += v;
-		if (i == first || v < min)
-			min = v;
+		sum += c;
+		for (j = i; j > 0 && sorted[j - 1] < c; j--)
+			sorted[j] = sorted[j - 1];
+		sorted[j] = c;
 	}
-	sum /= (n - first);
-	return sum > 0 ? min / sum : 0.0;
+	k = (uint32_t)((uint64_t)((double)n * slowest_percentage) / 100);
+	if (k >= n)
+		k = n - 1;
+	v = sorted[k];
+	free(sorted);
+	sum /= n;
+	return sum > 0 ? v / sum : 0.0;
 }

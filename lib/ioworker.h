@@ -72,13 +72,26 @@ struct pn_ioworker_config {
 	bool trim_reads_zeroes;        /* DLFEAT: deallocated LBAs read zeroes */
 	uint8_t qprio;                 /* SQ priority class (weighted round robin) */
 	int cpu;                       /* core to pin to, -1: round-robin */
-	uint32_t cmdlog_count;         /* last completed commands to keep (<= 256) */
+	uint32_t cmdlog_count;         /* last commands to keep with their SQE/CQE (<= 256) */
+	/* Entries of output_cmdlog_list: the last completed commands as
+	 * (lba, count, opcode), <= PN_IOW_CMDLIST_MAX; 0: none. */
+	uint32_t cmdlist_count;
 	uint32_t max_seconds;          /* per-second counters kept (0: time + 2, or 86400) */
 	/* Doorbell pacing (doorbell_pacer.h): adaptive unless turned off or
 	 * fixed; never with the iops throttle or a trace replay. */
 	bool pacing_off;
 	uint32_t pacing_hold_ns;       /* a fixed hold; 0: adaptive */
 };
+
+/* One completed command of output_cmdlog_list, as the original pynvme
+ * reported it: (lba, count, opcode). */
+struct pn_ioworker_cmd {
+	uint64_t lba;
+	uint32_t count;
+	uint8_t opcode;
+};
+
+#define PN_IOW_CMDLIST_MAX (1024u * 1024u - 1u)   /* the original's bound */
 
 struct pn_ioworker_result {
 	int error_code;                /* 0 or PN_IOW_ERR_* */
@@ -101,6 +114,11 @@ struct pn_ioworker_result {
 	uint32_t *io_per_second;
 	uint32_t ncmdlog;
 	struct pn_cmdlog_entry cmdlog[256]; /* most recent first */
+	/* cmdlist_count entries, oldest to newest completion; when fewer
+	 * commands completed, the first entries are zero (the original's
+	 * (0, 0, 0) slots). NULL when not asked for. */
+	struct pn_ioworker_cmd *cmdlist;
+	uint32_t ncmdlist;
 	struct pn_verify_mismatch mismatch; /* valid when error_status == 0x0281 */
 	uint64_t sq_doorbells, cq_doorbells; /* MMIO doorbell writes */
 	uint32_t pacing_hold_ns;             /* the doorbell hold the pacer kept last */
@@ -158,13 +176,21 @@ void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progre
 /* Stops (if running), waits, and frees everything. NULL is ignored. */
 void pn_ioworker_free(struct pn_ioworker *w);
 
+/* Puts a ring of the last `n` completions (`written` in all, entry i of the
+ * ring holding completion i % n) in order, oldest first; with fewer than n
+ * completions, the unused (zero) entries come first, as the original
+ * pynvme rotated its list. */
+void pn_ioworker_order_cmdlist(struct pn_ioworker_cmd *c, uint32_t n, uint64_t written);
+
 /* Text of an error code ("io timeout", ...). */
 const char *pn_ioworker_error_name(int code);
 
-/* iops consistency of a run's per-second counts: the smallest full second
- * divided by the mean of the full seconds (the first second, whose start is
- * ramp-up, and a partial last second are left out); 1.0 is perfectly even,
- * 0.0 when fewer than two full seconds. */
-double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r);
+/* iops consistency of a run's per-second counts, as the original pynvme
+ * defined it: over the full seconds of the run (a partial last second is
+ * left out), the count of the second at `slowest_percentage` (0..100,
+ * exclusive; the original's default 99.9) from the fastest, divided by the
+ * mean count. 1.0 is perfectly even; 0.0 when the run had no full second
+ * (the original raised AssertionError there). */
+double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r, double slowest_percentage);
 
 #endif

@@ -204,8 +204,11 @@ static int parse_ops(PyObject *o, struct pn_workload_params *p)
 	while (PyDict_Next(o, &pos, &k, &v)) {
 		uint32_t opc;
 
+		/* the values are weights: percentages when they sum to 100, as
+		 * the original required; any other sum is taken as it is */
 		if (to_u32(k, "op_percentage key (opcode)", 0, 255, &opc) < 0 ||
-		    to_u32(v, "op_percentage value (percentage)", 0, 100, &p->ops[i].percentage) < 0)
+		    to_u32(v, "op_percentage value (percentage or weight)", 0, 1000000000,
+			   &p->ops[i].percentage) < 0)
 			return -1;
 		p->ops[i].opcode = (uint8_t)opc;
 		i++;
@@ -241,13 +244,16 @@ static int parse_distribution(PyObject *o, struct pn_workload_params *p)
 	return 0;
 }
 
+/* io_sequence: a list of (timestamp_us, opcode, slba, nlba), the original
+ * pynvme's order (its driver read line[0] as the time, line[1] the opcode,
+ * line[2] the LBA and line[3] the count). Times need not be sorted. */
 static int parse_trace(PyObject *o, IOWorkerObject *self, struct pn_workload_params *p)
 {
 	Py_ssize_t n;
 
 	if (!PyList_Check(o) && !PyTuple_Check(o)) {
-		PyErr_Format(PyExc_TypeError, "io_sequence must be a list of (slba, nlb, opcode, "
-			     "time_sent_us), not %.100s", Py_TYPE(o)->tp_name);
+		PyErr_Format(PyExc_TypeError, "io_sequence must be a list of (timestamp_us, opcode, "
+			     "slba, nlba), not %.100s", Py_TYPE(o)->tp_name);
 		return -1;
 	}
 	n = PySequence_Size(o);
@@ -269,18 +275,18 @@ static int parse_trace(PyObject *o, IOWorkerObject *self, struct pn_workload_par
 		if (!it)
 			return -1;
 		if ((!PyTuple_Check(it) && !PyList_Check(it)) || PySequence_Size(it) != 4) {
-			PyErr_Format(PyExc_ValueError, "io_sequence[%zd] must be (slba, nlb, opcode, "
-				     "time_sent_us)", i);
+			PyErr_Format(PyExc_ValueError, "io_sequence[%zd] must be (timestamp_us, opcode, "
+				     "slba, nlba)", i);
 		} else {
 			PyObject *f[4];
 
 			for (int k = 0; k < 4; k++)
 				f[k] = PySequence_GetItem(it, k);
 			if (f[0] && f[1] && f[2] && f[3] &&
-			    !to_u64(f[0], "io_sequence slba", 0, UINT64_MAX, &slba) &&
-			    !to_u64(f[1], "io_sequence nlb", 0, PN_WL_MAX_NLB, &nlb) &&
-			    !to_u64(f[2], "io_sequence opcode", 0, 255, &opc) &&
-			    !to_u64(f[3], "io_sequence time_sent_us", 0, UINT64_MAX / 4, &t)) {
+			    !to_u64(f[0], "io_sequence timestamp_us", 0, UINT64_MAX / 4, &t) &&
+			    !to_u64(f[1], "io_sequence opcode", 0, 255, &opc) &&
+			    !to_u64(f[2], "io_sequence slba", 0, UINT64_MAX, &slba) &&
+			    !to_u64(f[3], "io_sequence nlba", 0, PN_WL_MAX_NLB, &nlb)) {
 				e->slba = slba;
 				e->nlb = (uint32_t)nlb;
 				e->opcode = (uint8_t)opc;
@@ -375,10 +381,22 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 	}
 	if (parse_lba_align(o_lba_align, p) < 0)
 		goto fail;
-	if (PyBool_Check(o_lba_random))
+	/* a bool (all or none) or the percentage of random IOs, as the
+	 * original; a float percentage is rounded */
+	if (PyBool_Check(o_lba_random)) {
 		p->lba_random = o_lba_random == Py_True ? 100 : 0;
-	else if (to_u32(o_lba_random, "lba_random", 0, 100, &p->lba_random) < 0)
+	} else if (PyFloat_Check(o_lba_random)) {
+		double pc = PyFloat_AsDouble(o_lba_random);
+
+		if (!(pc >= 0 && pc <= 100)) {
+			PyErr_Format(PyExc_ValueError, "lba_random %g out of range 0..100 (percent "
+				     "of random IOs)", pc);
+			goto fail;
+		}
+		p->lba_random = (uint32_t)(pc + 0.5);
+	} else if (to_u32(o_lba_random, "lba_random", 0, 100, &p->lba_random) < 0) {
 		goto fail;
+	}
 	if (o_read_pct && to_u32(o_read_pct, "read_percentage", 0, 100, &p->read_percentage) < 0)
 		goto fail;
 	if (o_op_pct != Py_None) {
@@ -487,10 +505,20 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 			PyErr_SetString(PyExc_TypeError, "output_cmdlog_list must be a list");
 			goto fail;
 		}
+		/* as in the original: its length is how many of the last
+		 * commands it receives; an empty list collects nothing */
 		n = PyList_Size(o_out_cmdlog);
-		cfg.cmdlog_count = n > 0 && n < 256 ? (uint32_t)n : 256;
-		Py_INCREF(o_out_cmdlog);
-		self->out_cmdlog = o_out_cmdlog;
+		if (n > (Py_ssize_t)PN_IOW_CMDLIST_MAX) {
+			PyErr_Format(PyExc_ValueError, "output_cmdlog_list has %zd entries, at most %u",
+				     n, PN_IOW_CMDLIST_MAX);
+			goto fail;
+		}
+		if (n > 0) {
+			cfg.cmdlist_count = (uint32_t)n;
+			cfg.cmdlog_count = n < 256 ? (uint32_t)n : 256;
+			Py_INCREF(o_out_cmdlog);
+			self->out_cmdlog = o_out_cmdlog;
+		}
 	}
 	if (o_cpu != Py_None) {
 		uint32_t cpu;
@@ -595,7 +623,7 @@ static PyObject *build_result(IOWorkerObject *self, const struct pn_ioworker_res
 	    set_item(d, "error", PyLong_FromLongLong(error)) ||
 	    set_item(d, "error_code", PyLong_FromLong(r->error_code)) ||
 	    set_item(d, "error_text", PyUnicode_FromString(r->error_text)) ||
-	    set_item(d, "iops_consistency", PyFloat_FromDouble(pn_ioworker_iops_consistency(r))) ||
+	    set_item(d, "iops_consistency", PyFloat_FromDouble(pn_ioworker_iops_consistency(r, 99.9))) ||
 	    set_item(d, "iops", PyFloat_FromDouble(r->mseconds ? (r->io_count_read +
 			r->io_count_nonread) * 1000.0 / r->mseconds : 0.0)) ||
 	    set_item(d, "submitted", PyLong_FromUnsignedLongLong(r->submitted)) ||
@@ -620,9 +648,11 @@ static PyObject *build_result(IOWorkerObject *self, const struct pn_ioworker_res
 	}
 	if (PyDict_SetItemString(d, "op_counts", ops) < 0)
 		goto fail;
-	/* latency_distribution: IOs per 1 µs of latency, up to the max (1 s cap) */
+	/* latency_distribution: IOs per 1 µs of latency (1 s and more in the
+	 * last), 1,000,000 entries like the original's when
+	 * output_percentile_latency was given, else up to the max */
 	max_us = h->count ? h->max / 1000 : 0;
-	if (max_us > 999999)
+	if (max_us > 999999 || self->out_percentile)
 		max_us = 999999;
 	dist = PyList_New((Py_ssize_t)max_us + 1);
 	if (!dist)
@@ -667,6 +697,26 @@ static PyObject *build_result(IOWorkerObject *self, const struct pn_ioworker_res
 	}
 	if (PyDict_SetItemString(d, "latency_percentiles_us", pct) < 0)
 		goto fail;
+	if (r->ncmdlog) {
+		/* the last commands with their SQE and CQE (at most 256, most
+		 * recent first), beside output_cmdlog_list's (lba, count, opcode) */
+		PyObject *l = PyList_New(0);
+
+		if (!l)
+			goto fail;
+		for (uint32_t i = 0; i < r->ncmdlog; i++) {
+			PyObject *e = cmdlog_entry(&r->cmdlog[i]);
+
+			if (!e || PyList_Append(l, e) < 0) {
+				Py_XDECREF(e);
+				Py_DECREF(l);
+				goto fail;
+			}
+			Py_DECREF(e);
+		}
+		if (set_item(d, "cmdlog", l))
+			goto fail;
+	}
 	if (r->error_status == PN_IOW_STATUS_MISCOMPARE) {
 		if (set_item(d, "mismatch_lba", PyLong_FromUnsignedLongLong(r->mismatch.lba)) ||
 		    set_item(d, "mismatch_expected_crc", PyLong_FromUnsignedLong(r->mismatch.expected_crc)) ||
@@ -723,7 +773,9 @@ static int fill_outputs(IOWorkerObject *self, const struct pn_ioworker_result *r
 		for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
 			PyObject *k = PyList_GET_ITEM(keys, i);
 			double pc = PyFloat_AsDouble(k);
-			PyObject *v = PyFloat_FromDouble(pn_hist_percentile(&r->latency, pc) / 1000.0);
+			/* whole µs, as the original's (its 1 µs bin) */
+			PyObject *v = PyLong_FromUnsignedLongLong(
+				(unsigned long long)(pn_hist_percentile(&r->latency, pc) / 1000.0));
 
 			if (!v || PyDict_SetItem(self->out_percentile, k, v) < 0) {
 				Py_XDECREF(v);
@@ -735,43 +787,45 @@ static int fill_outputs(IOWorkerObject *self, const struct pn_ioworker_result *r
 		Py_DECREF(keys);
 	}
 	if (self->out_cmdlog) {
-		PyObject *l = PyList_New(0);
+		/* the caller's slots, in place: (lba, count, opcode), oldest to
+		 * newest, (0, 0, 0) where fewer commands completed */
+		Py_ssize_t n = PyList_Size(self->out_cmdlog);
 
-		if (!l)
-			return -1;
-		for (uint32_t i = 0; i < r->ncmdlog; i++) {
-			PyObject *e = cmdlog_entry(&r->cmdlog[i]);
+		if (n > (Py_ssize_t)r->ncmdlist)
+			n = (Py_ssize_t)r->ncmdlist;
+		for (Py_ssize_t i = 0; i < n; i++) {
+			const struct pn_ioworker_cmd *c = &r->cmdlist[i];
+			PyObject *t = Py_BuildValue("(KkB)", (unsigned long long)c->lba,
+						    (unsigned long)c->count, c->opcode);
 
-			if (!e || PyList_Append(l, e) < 0) {
-				Py_XDECREF(e);
-				Py_DECREF(l);
+			if (!t || PyList_SetItem(self->out_cmdlog, i, t) < 0)
 				return -1;
-			}
-			Py_DECREF(e);
 		}
-		if (PyList_SetSlice(self->out_cmdlog, 0, PY_SSIZE_T_MAX, l) < 0) {
-			Py_DECREF(l);
-			return -1;
-		}
-		Py_DECREF(l);
 	}
 	if (self->op_percentage) {
-		/* the real counts of what was generated and completed */
-		PyDict_Clear(self->op_percentage);
-		for (unsigned op = 0; op < 256; op++) {
-			if (r->op_count[op]) {
-				PyObject *k = PyLong_FromLong(op);
-				PyObject *v = PyLong_FromUnsignedLongLong(r->op_count[op]);
+		/* every opcode the caller named gets the number of its commands
+		 * that completed (0 if none), as the original wrote back */
+		PyObject *keys = PyDict_Keys(self->op_percentage);
 
-				if (!k || !v || PyDict_SetItem(self->op_percentage, k, v) < 0) {
-					Py_XDECREF(k);
-					Py_XDECREF(v);
-					return -1;
-				}
-				Py_DECREF(k);
-				Py_DECREF(v);
+		if (!keys)
+			return -1;
+		for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+			PyObject *k = PyList_GET_ITEM(keys, i), *v;
+			long op = PyLong_Check(k) ? PyLong_AsLong(k) : -1;
+
+			if (op < 0 || op > 255) {
+				PyErr_Clear();
+				continue;
 			}
+			v = PyLong_FromUnsignedLongLong(r->op_count[op]);
+			if (!v || PyDict_SetItem(self->op_percentage, k, v) < 0) {
+				Py_XDECREF(v);
+				Py_DECREF(keys);
+				return -1;
+			}
+			Py_DECREF(v);
 		}
+		Py_DECREF(keys);
 	}
 	return 0;
 }
@@ -828,6 +882,22 @@ fail:
 	Py_XDECREF(interrupt_value);
 	Py_XDECREF(interrupt_tb);
 	return NULL;
+}
+
+static PyObject *iow_iops_consistency(IOWorkerObject *self, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = {"slowest_percentage", NULL};
+	double pct = 99.9;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:iops_consistency", kwlist, &pct))
+		return NULL;
+	if (!(pct > 0 && pct < 100))
+		return PyErr_Format(PyExc_ValueError, "slowest_percentage %g must be between 0 and "
+				    "100 (exclusive)", pct);
+	if (!self->result)
+		return PyErr_Format(PyExc_RuntimeError, "iops_consistency() needs the worker's "
+				    "result: call close() first");
+	return PyFloat_FromDouble(pn_ioworker_iops_consistency(pn_ioworker_wait(self->w), pct));
 }
 
 static PyObject *iow_enter(IOWorkerObject *self, PyObject *unused)
@@ -905,13 +975,21 @@ static PyMethodDef iow_methods[] = {
 	 "close() -> result: waits for the worker to finish (Ctrl-C stops it), deletes its "
 	 "queue, fills the output_* arguments and returns the result dict (also readable as "
 	 "attributes). A worker error code other than 0 warns 'ioworker host ERROR <code>: ...'."},
+	{"iops_consistency", (PyCFunction)(void (*)(void))iow_iops_consistency,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "iops_consistency(slowest_percentage=99.9) -> float: after close(), the IO count of "
+	 "the second at slowest_percentage from the fastest over the mean count per second, "
+	 "over the run's full seconds (the original pynvme's definition; the result's "
+	 "'iops_consistency' is this at 99.9). 0.0 when the run had no full second."},
 	{"__enter__", (PyCFunction)iow_enter, METH_NOARGS, "Starts the worker."},
 	{"__exit__", (PyCFunction)iow_exit, METH_VARARGS, "Closes the worker."},
 	{NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef iow_getset[] = {
-	{"running", (getter)iow_running, NULL, "Whether the worker thread is still running.", NULL},
+	{"running", (getter)iow_running, NULL,
+	 "True from start() until the worker's work has ended (its IOs done, stopped, or an "
+	 "error), False before start() (the original pynvme said True there) and after.", NULL},
 	{"progress", (getter)iow_progress, NULL, "IOs completed so far.", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
