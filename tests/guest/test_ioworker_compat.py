@@ -218,11 +218,12 @@ def test_verify_checks_the_stamp_of_unknown_lbas(nvme0):
     assert ns.verify_enable(True)
     run_quiet(ns.ioworker(io_size=8, lba_random=False, read_percentage=0, region_end=lbas,
                           qdepth=8).start())
-    # LBA 78's data written to LBA 77 behind the table's back
+    # LBA 78's data written to LBA 77 by a raw command: the table forgets
+    # LBA 77 (unknown content)
     q = d.Qpair(nvme0, 16)
     b = d.Buffer(size, ptype=32, pvalue=0x01020304)
     b[0:8] = struct.pack("<Q", 78)
-    q.send_cmd(0x01, b, nsid=1, cdw10=77, cdw12=0).waitdone()
+    ns.send_cmd(0x01, q, b, nsid=1, cdw10=77, cdw12=0).waitdone()
     q.delete()
     w = ns.ioworker(io_size=8, lba_random=False, region_end=lbas, qdepth=8)
     with pytest.warns(UserWarning, match="ERROR status: 02/81"):
@@ -232,7 +233,7 @@ def test_verify_checks_the_stamp_of_unknown_lbas(nvme0):
     # foreign data there (no LBA number of ours) is not blamed on the drive
     q = d.Qpair(nvme0, 16)
     b[0:8] = b"foreign!"
-    q.send_cmd(0x01, b, nsid=1, cdw10=77, cdw12=0).waitdone()
+    ns.send_cmd(0x01, q, b, nsid=1, cdw10=77, cdw12=0).waitdone()
     q.delete()
     r = run_quiet(ns.ioworker(io_size=8, lba_random=False, region_end=lbas, qdepth=8).start())
     assert r.error == 0

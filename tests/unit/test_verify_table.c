@@ -220,7 +220,11 @@ static void stamp_is_checked(void **state)
 	buf[0] = 39;
 	assert_int_equal(pn_verify_check_read(&t, 40, 1, buf, &m), -EIO);
 	assert_int_equal(m.found_lba_tag, 39);
-	buf[0] = 40;
+	/* foreign first bytes where a CRC is expected: a CRC mismatch */
+	memcpy(buf, "foreign!", 8);
+	assert_int_equal(pn_verify_check_read(&t, 40, 1, buf, &m), -EIO);
+	assert_non_null(strstr(pn_last_error(), "expected data CRC"));
+	pn_verify_stamp(buf, 40, 1, LBA, 3);
 	assert_int_equal(pn_verify_check_read(&t, 40, 2, buf, NULL), 0);
 
 	/* unknown LBAs: another covered LBA's stamp fails */
