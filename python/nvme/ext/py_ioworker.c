@@ -1001,7 +1001,26 @@ PyTypeObject pn_py_ioworker_type = {
 	.tp_weaklistoffset = offsetof(IOWorkerObject, weakrefs),
 	.tp_dealloc = (destructor)iow_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "A background IO workload on one namespace, made by Namespace.ioworker().",
+	.tp_doc = "A background IO workload on one namespace, made by Namespace.ioworker(io_size=8, "
+		  "lba_step=None, lba_align=None, lba_random=True, read_percentage=100, "
+		  "op_percentage=None, time=0, qdepth=64, region_start=0, "
+		  "region_end=0xffffffffffffffff, iops=0, io_count=0, lba_start=0, qprio=0, "
+		  "distribution=None, ptype=0xbeef, pvalue=100, io_sequence=None, fw_debug=False, "
+		  "output_io_per_second=None, output_percentile_latency=None, "
+		  "output_cmdlog_list=None, cpu=None).\n\n"
+		  "As in the original pynvme: lba_random is True/False or the percentage of random "
+		  "IOs; op_percentage maps opcodes to percentages (another sum is taken as weights) "
+		  "and on close() each of its keys holds the count of completed commands; an io_size "
+		  "larger than the region is clipped to it and the last sequential IO is cut at "
+		  "region_end; io_sequence is a list of (timestamp_us, opcode, slba, nlba), sent in "
+		  "list order, each once its time (us after the start) has come; "
+		  "output_cmdlog_list keeps its length and receives (lba, count, opcode) tuples of "
+		  "the last completed commands, oldest first, (0, 0, 0) where fewer completed (an "
+		  "empty list collects nothing); output_percentile_latency values are whole us and "
+		  "latency_distribution then has 1,000,000 1-us bins. Every LBA a worker writes "
+		  "carries its LBA number (uint64, little endian) in its first 8 bytes, a token in "
+		  "its last 8 and the ptype/pvalue pattern between, verified or not. See "
+		  "docs/ioworker.md.",
 	.tp_methods = iow_methods,
 	.tp_getset = iow_getset,
 };
