@@ -1198,9 +1198,16 @@ void pn_ioworker_free(struct pn_ioworker *w)
 	free(w);
 }
 
+static int descending(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r, double slowest_percentage)
 {
-	uint32_t n = r->nseconds, k = 0, i, j;
+	uint32_t n = r->nseconds, k;
 	uint64_t full = r->mseconds / 1000;
 	uint32_t *sorted;
 	double sum = 0, v;
@@ -1210,19 +1217,14 @@ double pn_ioworker_iops_consistency(const struct pn_ioworker_result *r, double s
 		n = (uint32_t)full;
 	if (n == 0 || !(slowest_percentage > 0 && slowest_percentage < 100))
 		return 0.0;
+	/* not the worker thread: a copy to sort is fine */
 	sorted = malloc(n * sizeof(*sorted));
 	if (!sorted)
 		return 0.0;
-	/* descending, by insertion: a run has few seconds and this is not the
-	 * worker thread */
-	for (i = 0; i < n; i++) {
-		uint32_t c = r->io_per_second[i];
-
-		sum += c;
-		for (j = i; j > 0 && sorted[j - 1] < c; j--)
-			sorted[j] = sorted[j - 1];
-		sorted[j] = c;
-	}
+	memcpy(sorted, r->io_per_second, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), descending);
+	for (uint32_t i = 0; i < n; i++)
+		sum += sorted[i];
 	k = (uint32_t)((uint64_t)((double)n * slowest_percentage) / 100);
 	if (k >= n)
 		k = n - 1;
