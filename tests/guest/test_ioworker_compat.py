@@ -161,6 +161,8 @@ def test_iops_consistency(nvme0):
         sorted(full, reverse=True)[int(len(full) * 50) // 100] / mean)
     with pytest.raises(ValueError):
         w.iops_consistency(100)
+    with pytest.raises(AssertionError):     # nvme.ArgumentError is both
+        w.iops_consistency(0)
 
 
 def test_latency_outputs_shape(nvme0):
@@ -237,3 +239,16 @@ def test_verify_checks_the_stamp_of_unknown_lbas(nvme0):
     q.delete()
     r = run_quiet(ns.ioworker(io_size=8, lba_random=False, region_end=lbas, qdepth=8).start())
     assert r.error == 0
+
+
+def test_bad_arguments_are_assertion_errors_too(nvme0):
+    """The original checked ioworker()'s arguments with assert: scripts that
+    expect AssertionError keep working (nvme.ArgumentError is also a
+    ValueError)."""
+    ns = d.Namespace(nvme0, 2)
+    with pytest.raises(AssertionError, match="qdepth"):
+        ns.ioworker(io_count=10, qdepth=2000)
+    with pytest.raises(AssertionError, match="stop condition"):
+        ns.ioworker(io_size=8)
+    with pytest.raises(d.ArgumentError, match="op_percentage"):
+        ns.ioworker(io_count=10, op_percentage={2: 0, 1: 0})

@@ -44,17 +44,17 @@ static int to_u64(PyObject *o, const char *name, uint64_t lo, uint64_t hi, uint6
 		return -1;
 	}
 	if (_PyLong_Sign(o) < 0) {
-		PyErr_Format(PyExc_ValueError, "%s must not be negative", name);
+		PyErr_Format(pn_py_arg_error, "%s must not be negative", name);
 		return -1;
 	}
 	v = PyLong_AsUnsignedLongLong(o);
 	if (v == (unsigned long long)-1 && PyErr_Occurred()) {
 		PyErr_Clear();
-		PyErr_Format(PyExc_ValueError, "%s does not fit in 64 bits", name);
+		PyErr_Format(pn_py_arg_error, "%s does not fit in 64 bits", name);
 		return -1;
 	}
 	if (v < lo || v > hi) {
-		PyErr_Format(PyExc_ValueError, "%s %llu out of range %llu..%llu", name, v,
+		PyErr_Format(pn_py_arg_error, "%s %llu out of range %llu..%llu", name, v,
 			     (unsigned long long)lo, (unsigned long long)hi);
 		return -1;
 	}
@@ -93,7 +93,7 @@ static int parse_io_size(PyObject *o, struct pn_workload_params *p)
 		if (PyErr_Occurred())
 			return -1;
 		if (a < 1 || s < 1 || b <= a || b - 1 > PN_WL_MAX_NLB) {
-			PyErr_Format(PyExc_ValueError, "io_size range(%lld, %lld, %lld) must hold sizes "
+			PyErr_Format(pn_py_arg_error, "io_size range(%lld, %lld, %lld) must hold sizes "
 				     "1..%u LBAs with a positive step", a, b, s, PN_WL_MAX_NLB);
 			return -1;
 		}
@@ -107,7 +107,7 @@ static int parse_io_size(PyObject *o, struct pn_workload_params *p)
 		Py_ssize_t n = PySequence_Size(o);
 
 		if (n < 1 || n > PN_WL_MAX_SIZES) {
-			PyErr_Format(PyExc_ValueError, "io_size list must have 1..%d sizes, has %zd",
+			PyErr_Format(pn_py_arg_error, "io_size list must have 1..%d sizes, has %zd",
 				     PN_WL_MAX_SIZES, n);
 			return -1;
 		}
@@ -130,7 +130,7 @@ static int parse_io_size(PyObject *o, struct pn_workload_params *p)
 		uint64_t total = 0;
 
 		if (PyDict_Size(o) < 1 || PyDict_Size(o) > PN_WL_MAX_SIZES) {
-			PyErr_Format(PyExc_ValueError, "io_size dict must have 1..%d sizes",
+			PyErr_Format(pn_py_arg_error, "io_size dict must have 1..%d sizes",
 				     PN_WL_MAX_SIZES);
 			return -1;
 		}
@@ -143,7 +143,7 @@ static int parse_io_size(PyObject *o, struct pn_workload_params *p)
 			i++;
 		}
 		if (!total) {
-			PyErr_SetString(PyExc_ValueError, "io_size dict weights sum to 0");
+			PyErr_SetString(pn_py_arg_error, "io_size dict weights sum to 0");
 			return -1;
 		}
 		p->nsizes = (uint32_t)i;
@@ -166,7 +166,7 @@ static int parse_lba_align(PyObject *o, struct pn_workload_params *p)
 		Py_ssize_t n = PySequence_Size(o);
 
 		if (p->size_kind != PN_WL_SIZE_LIST || (uint32_t)n != p->nsizes) {
-			PyErr_Format(PyExc_ValueError, "lba_align list must have one entry per io_size "
+			PyErr_Format(pn_py_arg_error, "lba_align list must have one entry per io_size "
 				     "entry (%u), has %zd", p->size_kind == PN_WL_SIZE_LIST ? p->nsizes : 1, n);
 			return -1;
 		}
@@ -198,7 +198,7 @@ static int parse_ops(PyObject *o, struct pn_workload_params *p)
 		return -1;
 	}
 	if (PyDict_Size(o) < 1 || PyDict_Size(o) > PN_WL_MAX_OPS) {
-		PyErr_Format(PyExc_ValueError, "op_percentage must have 1..%d opcodes", PN_WL_MAX_OPS);
+		PyErr_Format(pn_py_arg_error, "op_percentage must have 1..%d opcodes", PN_WL_MAX_OPS);
 		return -1;
 	}
 	while (PyDict_Next(o, &pos, &k, &v)) {
@@ -228,7 +228,7 @@ static int parse_distribution(PyObject *o, struct pn_workload_params *p)
 	}
 	n = PySequence_Size(o);
 	if (n != PN_WL_DIST_BUCKETS) {
-		PyErr_Format(PyExc_ValueError, "distribution must have 100 entries, has %zd", n);
+		PyErr_Format(pn_py_arg_error, "distribution must have 100 entries, has %zd", n);
 		return -1;
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
@@ -258,7 +258,7 @@ static int parse_trace(PyObject *o, IOWorkerObject *self, struct pn_workload_par
 	}
 	n = PySequence_Size(o);
 	if (n < 1) {
-		PyErr_SetString(PyExc_ValueError, "io_sequence is empty");
+		PyErr_SetString(pn_py_arg_error, "io_sequence is empty");
 		return -1;
 	}
 	self->trace = PyMem_Calloc((size_t)n, sizeof(*self->trace));
@@ -275,7 +275,7 @@ static int parse_trace(PyObject *o, IOWorkerObject *self, struct pn_workload_par
 		if (!it)
 			return -1;
 		if ((!PyTuple_Check(it) && !PyList_Check(it)) || PySequence_Size(it) != 4) {
-			PyErr_Format(PyExc_ValueError, "io_sequence[%zd] must be (timestamp_us, opcode, "
+			PyErr_Format(pn_py_arg_error, "io_sequence[%zd] must be (timestamp_us, opcode, "
 				     "slba, nlba)", i);
 		} else {
 			PyObject *f[4];
@@ -373,7 +373,7 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 		step = PyLong_AsLongLong(o_lba_step);
 		if (step == -1 && PyErr_Occurred()) {
 			PyErr_Clear();
-			PyErr_SetString(PyExc_ValueError, "lba_step does not fit in 64 bits");
+			PyErr_SetString(pn_py_arg_error, "lba_step does not fit in 64 bits");
 			goto fail;
 		}
 		p->has_lba_step = true;
@@ -389,7 +389,7 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 		double pc = PyFloat_AsDouble(o_lba_random);
 
 		if (!(pc >= 0 && pc <= 100)) {
-			PyErr_Format(PyExc_ValueError, "lba_random %g out of range 0..100 (percent "
+			PyErr_Format(pn_py_arg_error, "lba_random %g out of range 0..100 (percent "
 				     "of random IOs)", pc);
 			goto fail;
 		}
@@ -417,7 +417,7 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 			double t = PyFloat_AsDouble(o_time);
 
 			if (!(t >= 0 && t <= 86400.0 * 7)) {
-				PyErr_Format(PyExc_ValueError, "time %g out of range 0..604800 s", t);
+				PyErr_Format(pn_py_arg_error, "time %g out of range 0..604800 s", t);
 				goto fail;
 			}
 			p->time_s = (uint32_t)ceil(t);
@@ -451,11 +451,11 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 	if (o_pvalue && to_u32(o_pvalue, "pvalue", 0, 0xffffffffu, &cfg.pvalue) < 0)
 		goto fail;
 	if (cfg.ptype != 0 && cfg.ptype != 32 && cfg.ptype != 0xbeef) {
-		PyErr_Format(PyExc_ValueError, "ptype 0x%x unknown: 0, 32 or 0xbeef", cfg.ptype);
+		PyErr_Format(pn_py_arg_error, "ptype 0x%x unknown: 0, 32 or 0xbeef", cfg.ptype);
 		goto fail;
 	}
 	if (cfg.ptype == 0xbeef && cfg.pvalue > 100) {
-		PyErr_Format(PyExc_ValueError, "pvalue %u out of range 0..100 for ptype 0xbeef",
+		PyErr_Format(pn_py_arg_error, "pvalue %u out of range 0..100 for ptype 0xbeef",
 			     cfg.pvalue);
 		goto fail;
 	}
@@ -490,7 +490,7 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 				goto fail;
 			}
 			if (!(pc >= 0 && pc <= 100)) {
-				PyErr_Format(PyExc_ValueError, "output_percentile_latency key %g is not "
+				PyErr_Format(pn_py_arg_error, "output_percentile_latency key %g is not "
 					     "a percentile 0..100", pc);
 				goto fail;
 			}
@@ -509,7 +509,7 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 		 * commands it receives; an empty list collects nothing */
 		n = PyList_Size(o_out_cmdlog);
 		if (n > (Py_ssize_t)PN_IOW_CMDLIST_MAX) {
-			PyErr_Format(PyExc_ValueError, "output_cmdlog_list has %zd entries, at most %u",
+			PyErr_Format(pn_py_arg_error, "output_cmdlog_list has %zd entries, at most %u",
 				     n, PN_IOW_CMDLIST_MAX);
 			goto fail;
 		}
@@ -530,7 +530,7 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 	/* The API's "no stop condition" refusal, also for traces (which end). */
 	rc = pn_ioworker_create(&cfg, &self->w);
 	if (rc < 0) {
-		pn_py_raise(rc == -EINVAL ? PyExc_ValueError : pn_py_error, rc, "ioworker");
+		pn_py_raise(rc == -EINVAL ? pn_py_arg_error : pn_py_error, rc, "ioworker");
 		goto fail;
 	}
 	/* Controller.close() stops and joins us before the controller goes */
@@ -892,7 +892,7 @@ static PyObject *iow_iops_consistency(IOWorkerObject *self, PyObject *args, PyOb
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:iops_consistency", kwlist, &pct))
 		return NULL;
 	if (!(pct > 0 && pct < 100))
-		return PyErr_Format(PyExc_ValueError, "slowest_percentage %g must be between 0 and "
+		return PyErr_Format(pn_py_arg_error, "slowest_percentage %g must be between 0 and "
 				    "100 (exclusive)", pct);
 	if (!self->result)
 		return PyErr_Format(PyExc_RuntimeError, "iops_consistency() needs the worker's "
