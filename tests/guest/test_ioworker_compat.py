@@ -252,3 +252,19 @@ def test_bad_arguments_are_assertion_errors_too(nvme0):
         ns.ioworker(io_size=8)
     with pytest.raises(d.ArgumentError, match="op_percentage"):
         ns.ioworker(io_count=10, op_percentage={2: 0, 1: 0})
+
+
+def test_unknown_ptype_writes_zeroes(nvme0):
+    """The original's buffers held zeroes for a ptype it did not know."""
+    ns = d.Namespace(nvme0, 1)
+    size = lba_size(nvme0)
+    run_quiet(ns.ioworker(io_size=8, lba_random=False, read_percentage=0, region_start=6000,
+                          region_end=6008, qdepth=2, ptype=7, pvalue=3).start())
+    for i, data in enumerate(read_lbas(nvme0, ns, 6000, 8)):
+        assert struct.unpack("<Q", data[:8])[0] == 6000 + i
+        assert data[8:size - 8] == bytes(size - 16)
+
+
+def test_time_up_to_1000_hours_is_accepted(nvme0):
+    w = d.Namespace(nvme0, 2).ioworker(io_size=1, time=1000 * 3600, io_count=10)
+    assert run_quiet(w.start()).io_count_read == 10

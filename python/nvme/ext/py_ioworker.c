@@ -416,12 +416,13 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 		if (PyFloat_Check(o_time)) {
 			double t = PyFloat_AsDouble(o_time);
 
-			if (!(t >= 0 && t <= 86400.0 * 7)) {
-				PyErr_Format(pn_py_arg_error, "time %g out of range 0..604800 s", t);
+			if (!(t >= 0 && t <= 3600.0 * 1000)) {
+				PyErr_Format(pn_py_arg_error, "time %g out of range 0..3600000 s "
+					     "(1000 hours, as the original)", t);
 				goto fail;
 			}
 			p->time_s = (uint32_t)ceil(t);
-		} else if (to_u32(o_time, "time", 0, 86400u * 7, &p->time_s) < 0) {
+		} else if (to_u32(o_time, "time", 0, 3600u * 1000, &p->time_s) < 0) {
 			goto fail;
 		}
 	}
@@ -451,8 +452,9 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 	if (o_pvalue && to_u32(o_pvalue, "pvalue", 0, 0xffffffffu, &cfg.pvalue) < 0)
 		goto fail;
 	if (cfg.ptype != 0 && cfg.ptype != 32 && cfg.ptype != 0xbeef) {
-		PyErr_Format(pn_py_arg_error, "ptype 0x%x unknown: 0, 32 or 0xbeef", cfg.ptype);
-		goto fail;
+		/* the original's buffers held zeroes for a ptype it did not know */
+		cfg.ptype = 0;
+		cfg.pvalue = 0;
 	}
 	if (cfg.ptype == 0xbeef && cfg.pvalue > 100) {
 		PyErr_Format(pn_py_arg_error, "pvalue %u out of range 0..100 for ptype 0xbeef",
