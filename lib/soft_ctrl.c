@@ -1,0 +1,791 @@
+/* Software NVMe controller: lifecycle, the polling thread, the register
+ * state machine, queues and completion posting (with the fault hooks), and
+ * the host->thread mailbox. Commands are in soft_ctrl_admin.c and
+ * soft_ctrl_io.c.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "soft_ctrl_priv.h"
+
+#define SC_MBOX_TIMEOUT_NS (5ull * 1000000000ull)
+/* Empty polling rounds before the idle thread naps: long enough that a
+ * host in a tight loop never sees a nap, short enough that an idle
+ * controller does not hold a core of this shared machine. */
+#define SC_IDLE_SPINS 20000
+#define SC_IDLE_NAP_NS 50000
+/* Commands taken from one SQ per visit, so no queue starves the others. */
+#define SC_BURST 64
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_padded(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	memset(dst, ' ', n);
+	memcpy(dst, src, len < n ? len : n);
+}
+
+void soft_ctrl_config_default(struct soft_ctrl_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->nr_ns = 1;
+	cfg->ns[0].blocks = (128u << 20) / 512;
+	cfg->ns[0].lba_size = 512;
+	cfg->mdts = 5;
+	cfg->max_queue_entries = 1024;
+	cfg->nr_io_queues = 16;
+	cfg->nr_vectors = 16;
+}
+
+/* ---- registers ---- */
+
+static volatile uint32_t *doorbell(struct soft_ctrl *c, uint16_t qid, bool cq)
+{
+	uint32_t off = cq ? pn_cq_doorbell_offset(qid, c->cfg.dstrd)
+			  : pn_sq_doorbell_offset(qid, c->cfg.dstrd);
+
+	return (volatile uint32_t *)(c->bar0 + off);
+}
+
+/* Registers at power-on (and after the device came back from all ones). */
+static void regs_power_on(struct soft_ctrl *c)
+{
+	memset(c->bar0, 0, c->bar0_size);
+	sc_reg_write(c, NVME_REG_CAP, (uint32_t)c->cap);
+	sc_reg_write(c, NVME_REG_CAP + 4, (uint32_t)(c->cap >> 32));
+	sc_reg_write(c, NVME_REG_VS, 0x00010400); /* 1.4 */
+	c->cc_seen = 0;
+}
+
+/* ---- queues ---- */
+
+static void active_sqs_rebuild(struct soft_ctrl *c)
+{
+	uint32_t n = 0;
+
+	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++)
+		if (c->sqs[q].active)
+			c->active_sqs[n++] = &c->sqs[q];
+	c->nr_active_sqs = n;
+}
+
+struct sc_cq *sc_cq_get(struct soft_ctrl *c, uint32_t qid)
+{
+	if (qid > c->cfg.nr_io_queues || !c->cqs[qid].active)
+		return NULL;
+	return &c->cqs[qid];
+}
+
+int sc_cq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien,
+		 uint16_t iv)
+{
+	struct sc_cq *cq = &c->cqs[qid];
+	void *ring = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, iova, (size_t)size * 16);
+
+	if (!ring)
+		return -EFAULT;
+	memset(cq, 0, sizeof(*cq));
+	cq->ring = ring;
+	cq->size = size;
+	cq->free = size - 1;
+	cq->phase = 1;
+	cq->active = true;
+	cq->ien = ien;
+	cq->iv = iv;
+	cq->qid = qid;
+	cq->iova = iova;
+	cq->head_db = doorbell(c, qid, true);
+	*cq->head_db = 0;
+	return 0;
+}
+
+int sc_sq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size,
+		 struct sc_cq *cq, uint8_t prio)
+{
+	struct sc_sq *sq = &c->sqs[qid];
+	void *ring = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, iova, (size_t)size * 64);
+
+	if (!ring)
+		return -EFAULT;
+	memset(sq, 0, sizeof(*sq));
+	sq->ring = ring;
+	sq->size = size;
+	sq->active = true;
+	sq->prio = prio;
+	sq->qid = qid;
+	sq->cq = cq;
+	sq->iova = iova;
+	sq->tail_db = doorbell(c, qid, false);
+	*sq->tail_db = 0;
+	cq->sq_refs++;
+	active_sqs_rebuild(c);
+	return 0;
+}
+
+static void delayed_drop(struct soft_ctrl *c, uint32_t i)
+{
+	c->delayed[i].cq->reserved--;
+	c->delayed[i] = c->delayed[--c->nr_delayed];
+}
+
+void sc_sq_delete(struct soft_ctrl *c, struct sc_sq *sq)
+{
+	/* Completions still delayed for this SQ die with it, as commands a
+	 * device aborts at SQ deletion would (we do not post them). */
+	for (uint32_t i = 0; i < c->nr_delayed;)
+		if (c->delayed[i].cqe.sqid == sq->qid)
+			delayed_drop(c, i);
+		else
+			i++;
+	sq->cq->sq_refs--;
+	sq->active = false;
+	active_sqs_rebuild(c);
+}
+
+void sc_cq_delete(struct soft_ctrl *c, struct sc_cq *cq)
+{
+	cq->active = false;
+}
+
+static void drop_all_queues(struct soft_ctrl *c)
+{
+	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++) {
+		c->sqs[q].active = false;
+		c->cqs[q].active = false;
+	}
+	c->nr_active_sqs = 0;
+	c->nr_delayed = 0;
+	c->aer_count = 0;
+	c->event_count = 0;
+}
+
+/* ---- completions ---- */
+
+static inline bool cq_has_room(struct sc_cq *cq)
+{
+	if (cq->free > cq->reserved)
+		return true;
+	/* Only now look at the host's head doorbell: reading it per CQE would
+	 * pull the host's cache line over for nothing. */
+	uint32_t head = __atomic_load_n(cq->head_db, __ATOMIC_ACQUIRE);
+
+	if (head < cq->size) {
+		uint32_t used = cq->tail >= head ? cq->tail - head : cq->tail + cq->size - head;
+
+		cq->free = cq->size - 1 - used;
+	}
+	return cq->free > cq->reserved;
+}
+
+/* Writes one CQE: the body first, the dword holding the phase tag last, so
+ * a host that sees the new phase sees the whole entry (x86 keeps stores in
+ * order; the release store says so for the compiler and other CPUs). */
+static inline void cq_post(struct soft_ctrl *c, struct sc_cq *cq, const struct pn_cqe *e,
+			   bool stale_phase)
+{
+	struct pn_cqe *slot = &cq->ring[cq->tail];
+	uint16_t phase = cq->phase ^ (stale_phase ? 1 : 0);
+	uint64_t last;
+
+	slot->dw0 = e->dw0;
+	slot->dw1 = e->dw1;
+	last = (uint64_t)e->sqhd | (uint64_t)e->sqid << 16 | (uint64_t)e->cid << 32 |
+	       (uint64_t)((e->status & 0xfffe) | phase) << 48;
+	__atomic_store_n((uint64_t *)&slot->sqhd, last, __ATOMIC_RELEASE);
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	cq->free--;
+	if (cq->ien)
+		cq->irq_pending = true;
+	sc_stat_add(&c->stats.completions, 1);
+}
+
+static void irq_flush(struct soft_ctrl *c, struct sc_cq *cq)
+{
+	cq->irq_pending = false;
+	if (c->cfg.irq) {
+		c->cfg.irq(c->cfg.irq_ctx, cq->iv);
+		sc_stat_add(&c->stats.irqs, 1);
+	}
+}
+
+static struct sc_armed_fault *fault_match(struct soft_ctrl *c, uint16_t sqid, uint8_t opc)
+{
+	for (uint32_t i = 0; i < c->nr_faults; i++) {
+		struct sc_armed_fault *a = &c->faults[i];
+
+		if ((a->f.sqid < 0 || a->f.sqid == sqid) && (a->f.opcode < 0 || a->f.opcode == opc))
+			return a;
+	}
+	return NULL;
+}
+
+static void fault_used(struct soft_ctrl *c, struct sc_armed_fault *a)
+{
+	sc_stat_add(&c->stats.faults_fired, 1);
+	if (--a->left == 0)
+		*a = c->faults[--c->nr_faults];
+}
+
+/* The rare path of sc_complete(): a fault may apply. */
+static void complete_faulty(struct soft_ctrl *c, struct sc_cq *cq, struct pn_cqe *e, uint8_t opc)
+{
+	struct sc_armed_fault *a = fault_match(c, e->sqid, opc);
+	enum soft_ctrl_fault_kind kind;
+
+	if (!a) {
+		cq_post(c, cq, e, false);
+		return;
+	}
+	kind = a->f.kind;
+	switch (kind) {
+	case SOFT_CTRL_FAULT_DELAY:
+		if (c->nr_delayed == SC_MAX_DELAYED) {
+			cq_post(c, cq, e, false);
+			return;  /* not used up: the next command gets it */
+		}
+		c->delayed[c->nr_delayed].cqe = *e;
+		c->delayed[c->nr_delayed].cq = cq;
+		c->delayed[c->nr_delayed].due_ns = now_ns() + (uint64_t)a->f.delay_us * 1000;
+		c->nr_delayed++;
+		cq->reserved++;
+		break;
+	case SOFT_CTRL_FAULT_DROP:
+		break;
+	case SOFT_CTRL_FAULT_DUPLICATE:
+		cq_post(c, cq, e, false);
+		if (cq_has_room(cq))
+			cq_post(c, cq, e, false);
+		break;
+	case SOFT_CTRL_FAULT_WRONG_CID:
+		e->cid ^= a->f.cid_xor ? a->f.cid_xor : 0x8000;
+		cq_post(c, cq, e, false);
+		break;
+	case SOFT_CTRL_FAULT_STALE_PHASE:
+		cq_post(c, cq, e, true);
+		break;
+	}
+	fault_used(c, a);
+}
+
+void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, uint16_t cid, uint8_t opc,
+		 uint16_t status, uint32_t dw0)
+{
+	struct sc_cq *cq = sq->cq;
+	struct pn_cqe e = {
+		.dw0 = dw0, .sqhd = (uint16_t)sq->head, .sqid = sq->qid, .cid = cid, .status = status,
+	};
+
+	if (__builtin_expect(status != 0, 0))
+		sc_error_log_add(c, sq->qid, cid, status, 0, 0);
+	if (__builtin_expect(c->nr_faults != 0, 0))
+		complete_faulty(c, cq, &e, opc);
+	else
+		cq_post(c, cq, &e, false);
+}
+
+void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct sc_cq *cq = &c->cqs[0];
+	struct pn_cqe e = {
+		.dw0 = dw0, .sqhd = (uint16_t)c->sqs[0].head, .sqid = 0, .cid = cid, .status = status,
+	};
+
+	/* The caller checked the admin CQ has room. */
+	cq_post(c, cq, &e, false);
+	if (cq->irq_pending)
+		irq_flush(c, cq);
+}
+
+void sc_error_log_add(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status,
+		      uint64_t lba, uint32_t nsid)
+{
+	struct sc_error_entry *e = &c->errors[c->error_count % SC_ERROR_LOG_ENTRIES];
+
+	c->error_count++;
+	e->count = c->error_count;
+	e->sqid = sqid;
+	e->cid = cid;
+	e->status = status;
+	e->lba = lba;
+	e->nsid = nsid;
+}
+
+/* Completes outstanding AERs with waiting events. */
+void sc_events_flush(struct soft_ctrl *c)
+{
+	while (c->aer_count && c->event_count && c->cqs[0].active && cq_has_room(&c->cqs[0])) {
+		uint32_t dw0 = c->events[0];
+
+		memmove(c->events, c->events + 1, --c->event_count * sizeof(c->events[0]));
+		sc_post_admin(c, c->aer_cids[--c->aer_count], 0, dw0);
+	}
+}
+
+int sc_delayed_abort(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status)
+{
+	for (uint32_t i = 0; i < c->nr_delayed; i++) {
+		struct sc_delayed *d = &c->delayed[i];
+
+		if (d->cqe.sqid == sqid && d->cqe.cid == cid) {
+			struct sc_cq *cq = d->cq;
+			struct pn_cqe e = d->cqe;
+
+			e.status = status;
+			delayed_drop(c, i);
+			if (cq_has_room(cq))
+				cq_post(c, cq, &e, false);
+			if (cq->irq_pending)
+				irq_flush(c, cq);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static bool delayed_process(struct soft_ctrl *c)
+{
+	uint64_t now = now_ns();
+	bool posted = false;
+
+	for (uint32_t i = 0; i < c->nr_delayed;) {
+		struct sc_delayed *d = &c->delayed[i];
+		struct sc_cq *cq = d->cq;
+
+		if (d->due_ns > now) {
+			i++;
+			continue;
+		}
+		struct pn_cqe e = d->cqe;
+
+		cq->reserved--;
+		if (!cq_has_room(cq)) {
+			cq->reserved++;
+			i++;
+			continue;
+		}
+		c->delayed[i] = c->delayed[--c->nr_delayed];
+		cq_post(c, cq, &e, false);
+		if (cq->irq_pending)
+			irq_flush(c, cq);
+		posted = true;
+	}
+	return posted;
+}
+
+/* ---- the state machine ---- */
+
+static void ctrl_disable(struct soft_ctrl *c)
+{
+	drop_all_queues(c);
+	sc_features_reset(c);
+	c->enabled = false;
+	c->fatal = false;
+	sc_reg_write(c, NVME_REG_CSTS, 0);
+	sc_stat_add(&c->stats.resets, 1);
+}
+
+static void ctrl_fatal(struct soft_ctrl *c)
+{
+	c->fatal = true;
+	sc_reg_write(c, NVME_REG_CSTS, sc_reg_read(c, NVME_REG_CSTS) | NVME_CSTS_CFS_MASK << NVME_CSTS_CFS_SHIFT);
+}
+
+static void ctrl_enable(struct soft_ctrl *c, uint32_t cc)
+{
+	uint32_t aqa = sc_reg_read(c, NVME_REG_AQA);
+	uint64_t asq = sc_reg_read64(c, NVME_REG_ASQ);
+	uint64_t acq = sc_reg_read64(c, NVME_REG_ACQ);
+	uint32_t sq_size = (aqa & 0xfff) + 1, cq_size = ((aqa >> 16) & 0xfff) + 1;
+	uint32_t mps = (cc >> NVME_CC_MPS_SHIFT) & NVME_CC_MPS_MASK;
+
+	/* A setup the spec calls invalid leaves the controller unable to run:
+	 * report it as a fatal status, which the host's wait for RDY sees. */
+	if (mps > NVME_CAP_MPSMAX(c->cap) || mps < NVME_CAP_MPSMIN(c->cap) ||
+	    ((cc >> NVME_CC_CSS_SHIFT) & NVME_CC_CSS_MASK) != NVME_CC_CSS_NVM ||
+	    sq_size < 2 || cq_size < 2) {
+		ctrl_fatal(c);
+		return;
+	}
+	c->page_shift = 12 + mps;
+	c->page_size = 1u << c->page_shift;
+	if ((asq | acq) & (c->page_size - 1) || sc_cq_create(c, 0, acq, cq_size, true, 0) ||
+	    sc_sq_create(c, 0, asq, sq_size, &c->cqs[0], 0)) {
+		drop_all_queues(c);
+		ctrl_fatal(c);
+		return;
+	}
+	c->enabled = true;
+	sc_reg_write(c, NVME_REG_CSTS, NVME_CSTS_RDY_MASK << NVME_CSTS_RDY_SHIFT);
+}
+
+static void cc_changed(struct soft_ctrl *c, uint32_t cc)
+{
+	uint32_t old = c->cc_seen;
+	bool en = cc & 1, was_en = old & 1;
+	uint32_t shn = (cc >> NVME_CC_SHN_SHIFT) & NVME_CC_SHN_MASK;
+	uint32_t old_shn = (old >> NVME_CC_SHN_SHIFT) & NVME_CC_SHN_MASK;
+
+	c->cc_seen = cc;
+	if (was_en && !en) {
+		ctrl_disable(c);
+		return;
+	}
+	if (!was_en && en && !c->fatal)
+		ctrl_enable(c, cc);
+	if (shn && !old_shn) {
+		/* Nothing to flush: the RAM store is the media. The controller
+		 * stops fetching until it is reset. */
+		uint32_t csts = sc_reg_read(c, NVME_REG_CSTS);
+
+		csts &= ~(NVME_CSTS_SHST_MASK << NVME_CSTS_SHST_SHIFT);
+		csts |= NVME_CSTS_SHST_CMPLT << NVME_CSTS_SHST_SHIFT;
+		sc_reg_write(c, NVME_REG_CSTS, csts);
+		drop_all_queues(c);
+		c->enabled = false;
+	}
+}
+
+/* ---- the mailbox ---- */
+
+static void mailbox_handle(struct soft_ctrl *c, uint64_t seq)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	if (c->mbox_clear_faults)
+		c->nr_faults = 0;
+	c->mbox_clear_faults = false;
+	for (uint32_t i = 0; i < c->mbox_nr_faults && c->nr_faults < SOFT_CTRL_MAX_FAULTS; i++) {
+		c->faults[c->nr_faults].f = c->mbox_faults[i];
+		c->faults[c->nr_faults].left = c->mbox_faults[i].count ? c->mbox_faults[i].count : 1;
+		c->nr_faults++;
+	}
+	c->mbox_nr_faults = 0;
+	for (uint32_t i = 0; i < c->mbox_nr_events && c->event_count < SC_MAX_EVENTS; i++)
+		c->events[c->event_count++] = c->mbox_events[i];
+	c->mbox_nr_events = 0;
+	if (c->mbox_hang >= 0)
+		c->hung = c->mbox_hang;
+	c->mbox_hang = -1;
+	if (c->mbox_fatal && !c->gone)
+		ctrl_fatal(c);
+	c->mbox_fatal = false;
+	if (c->mbox_gone >= 0 && c->mbox_gone != c->gone) {
+		c->gone = c->mbox_gone;
+		drop_all_queues(c);
+		c->enabled = false;
+		c->fatal = false;
+		if (c->gone)
+			memset(c->bar0, 0xff, c->bar0_size);
+		else
+			regs_power_on(c);
+	}
+	c->mbox_gone = -1;
+	pthread_mutex_unlock(&c->mbox_lock);
+	c->mbox_seen = seq;
+	__atomic_store_n(&c->mbox_ack, seq, __ATOMIC_RELEASE);
+	sc_events_flush(c);
+}
+
+/* Host side: publishes the request made under the lock, waits for the
+ * thread to take it. Called with mbox_lock held; releases it. */
+static int mailbox_post_unlock(struct soft_ctrl *c)
+{
+	uint64_t seq = __atomic_add_fetch(&c->mbox_seq, 1, __ATOMIC_ACQ_REL);
+	uint64_t deadline = now_ns() + SC_MBOX_TIMEOUT_NS;
+
+	pthread_mutex_unlock(&c->mbox_lock);
+	while (__atomic_load_n(&c->mbox_ack, __ATOMIC_ACQUIRE) < seq) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	return 0;
+}
+
+int soft_ctrl_inject(struct soft_ctrl *c, const struct soft_ctrl_fault *fault)
+{
+	if (fault->kind < SOFT_CTRL_FAULT_DELAY || fault->kind > SOFT_CTRL_FAULT_STALE_PHASE)
+		return -EINVAL;
+	pthread_mutex_lock(&c->mbox_lock);
+	if (c->mbox_nr_faults == SOFT_CTRL_MAX_FAULTS) {
+		pthread_mutex_unlock(&c->mbox_lock);
+		return -ENOSPC;
+	}
+	c->mbox_faults[c->mbox_nr_faults++] = *fault;
+	return mailbox_post_unlock(c);
+}
+
+int soft_ctrl_inject_clear(struct soft_ctrl *c)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	c->mbox_clear_faults = true;
+	c->mbox_nr_faults = 0;
+	return mailbox_post_unlock(c);
+}
+
+int soft_ctrl_fault_fatal(struct soft_ctrl *c)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	c->mbox_fatal = true;
+	return mailbox_post_unlock(c);
+}
+
+int soft_ctrl_fault_hang(struct soft_ctrl *c, bool hang)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	c->mbox_hang = hang;
+	return mailbox_post_unlock(c);
+}
+
+int soft_ctrl_fault_all_ones(struct soft_ctrl *c, bool gone)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	c->mbox_gone = gone;
+	return mailbox_post_unlock(c);
+}
+
+int soft_ctrl_async_event(struct soft_ctrl *c, uint32_t dw0)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	if (c->mbox_nr_events == SC_MAX_EVENTS) {
+		pthread_mutex_unlock(&c->mbox_lock);
+		return -ENOSPC;
+	}
+	c->mbox_events[c->mbox_nr_events++] = dw0;
+	return mailbox_post_unlock(c);
+}
+
+/* ---- the thread ---- */
+
+/* Takes up to SC_BURST commands from one SQ. Returns how many. */
+static uint32_t sq_process(struct soft_ctrl *c, struct sc_sq *sq)
+{
+	uint32_t tail = __atomic_load_n(sq->tail_db, __ATOMIC_ACQUIRE);
+	struct sc_cq *cq = sq->cq;
+	uint32_t n = 0;
+
+	/* A tail outside the queue is an invalid doorbell write; the spec's
+	 * answer is an asynchronous event, ours (for now) to ignore it. */
+	if (tail == sq->head || tail >= sq->size)
+		return 0;
+	while (sq->head != tail && n < SC_BURST && cq_has_room(cq)) {
+		struct pn_sqe sqe = sq->ring[sq->head];
+		uint32_t status;
+		uint32_t dw0 = 0;
+
+		if (++sq->head == sq->size)
+			sq->head = 0;
+		n++;
+		if (sq->qid != SC_ADMIN_QID) {
+			status = sc_io_cmd(c, &sqe);
+		} else {
+			status = sc_admin_cmd(c, &sqe, &dw0);
+			if (!sq->active || !c->enabled || c->fatal)
+				break;  /* deleted itself, or the controller died */
+		}
+		if (status != SC_NO_COMPLETION)
+			sc_complete(c, sq, sqe.cid, sqe.opc, (uint16_t)status, dw0);
+	}
+	sc_stat_add(sq->qid != SC_ADMIN_QID ? &c->stats.io_commands : &c->stats.admin_commands, n);
+	if (sq->active && cq->irq_pending)
+		irq_flush(c, cq);
+	return n;
+}
+
+static void nap(void)
+{
+	struct timespec ts = {0, SC_IDLE_NAP_NS};
+
+	nanosleep(&ts, NULL);
+}
+
+static void *ctrl_thread(void *arg)
+{
+	struct soft_ctrl *c = arg;
+	uint32_t idle = 0;
+
+	while (!__atomic_load_n(&c->quit, __ATOMIC_ACQUIRE)) {
+		uint64_t seq = __atomic_load_n(&c->mbox_seq, __ATOMIC_ACQUIRE);
+		uint32_t work = 0;
+
+		if (seq != c->mbox_seen)
+			mailbox_handle(c, seq);
+		if (c->hung || c->gone) {
+			nap();
+			continue;
+		}
+		uint32_t cc = sc_reg_read(c, NVME_REG_CC);
+
+		if (cc != c->cc_seen)
+			cc_changed(c, cc);
+		if (c->enabled && !c->fatal) {
+			for (uint32_t i = 0; i < c->nr_active_sqs; i++)
+				work += sq_process(c, c->active_sqs[i]);
+			if (c->nr_delayed)
+				work += delayed_process(c);
+		}
+		if (work) {
+			idle = 0;
+		} else if (++idle > SC_IDLE_SPINS && !c->cfg.never_sleep) {
+			nap();
+		} else {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+		}
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static int config_check(const struct soft_ctrl_config *cfg)
+{
+	if (!cfg->iova_to_vaddr || cfg->nr_ns < 1 || cfg->nr_ns > SOFT_CTRL_MAX_NS ||
+	    cfg->max_queue_entries < 2 || cfg->max_queue_entries > 65536 ||
+	    cfg->nr_io_queues < 1 || cfg->nr_io_queues > SOFT_CTRL_MAX_IO_QUEUES ||
+	    cfg->nr_vectors < 1 || cfg->nr_vectors > 2048 || cfg->dstrd > 8 || cfg->mdts > 16)
+		return -EINVAL;
+	for (unsigned i = 0; i < cfg->nr_ns; i++) {
+		uint32_t l = cfg->ns[i].lba_size;
+
+		if (!cfg->ns[i].blocks || l < 512 || l > 4096 || (l & (l - 1)))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
+{
+	struct soft_ctrl *c;
+	size_t db_end;
+	uint64_t max_blocks_bytes = 0;
+	int rc = config_check(cfg);
+
+	if (rc)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cfg = *cfg;
+	set_padded(c->serial, 20, cfg->serial ? cfg->serial : "SOFTCTRL0001");
+	set_padded(c->model, 40, cfg->model ? cfg->model : "pynvme software controller");
+	c->serial[20] = c->model[40] = 0;
+	c->cfg.serial = c->serial;
+	c->cfg.model = c->model;
+	c->mbox_hang = c->mbox_gone = -1;
+	pthread_mutex_init(&c->mbox_lock, NULL);
+
+	db_end = pn_cq_doorbell_offset(cfg->nr_io_queues, cfg->dstrd) + 4;
+	c->bar0_size = (db_end + 4095) & ~(size_t)4095;
+	c->bar0 = aligned_alloc(4096, c->bar0_size);
+	c->sqs = calloc(cfg->nr_io_queues + 1u, sizeof(*c->sqs));
+	c->cqs = calloc(cfg->nr_io_queues + 1u, sizeof(*c->cqs));
+	c->active_sqs = calloc(cfg->nr_io_queues + 1u, sizeof(*c->active_sqs));
+	c->scratch = aligned_alloc(4096, 4096);
+	c->feat.irq_config = calloc(cfg->nr_vectors, 1);
+	if (!c->bar0 || !c->sqs || !c->cqs || !c->active_sqs || !c->scratch || !c->feat.irq_config) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	c->regs = (volatile uint32_t *)c->bar0;
+
+	/* CAP: MQES, CQR (contiguous queues only), TO 2 s, DSTRD, CSS NVM,
+	 * MPSMIN 4 KiB, MPSMAX 64 KiB. */
+	c->cap = (uint64_t)(cfg->max_queue_entries - 1) | 1ull << NVME_CAP_CQR_SHIFT |
+		 4ull << NVME_CAP_TO_SHIFT | (uint64_t)cfg->dstrd << NVME_CAP_DSTRD_SHIFT |
+		 1ull << NVME_CAP_CSS_SHIFT | 0ull << NVME_CAP_MPSMIN_SHIFT |
+		 4ull << NVME_CAP_MPSMAX_SHIFT;
+	for (unsigned i = 0; i < cfg->nr_ns; i++) {
+		uint64_t b = cfg->ns[i].blocks * cfg->ns[i].lba_size;
+
+		if (b > max_blocks_bytes)
+			max_blocks_bytes = b;
+		rc = sc_ns_init(c, i);
+		if (rc)
+			goto fail;
+	}
+	/* One segment per 4 KiB page of the largest transfer, plus the head. */
+	c->max_xfer = cfg->mdts ? 4096ull << cfg->mdts : 65536ull * 4096;
+	c->max_segs = (uint32_t)(c->max_xfer / 4096 + 2);
+	c->segs = calloc(c->max_segs, sizeof(*c->segs));
+	if (!c->segs) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (!cfg->mdts)
+		c->max_xfer = UINT64_MAX;
+	sc_features_reset(c);
+	regs_power_on(c);
+	rc = -pthread_create(&c->thread, NULL, ctrl_thread, c);
+	if (rc)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	for (unsigned i = 0; i < cfg->nr_ns; i++)
+		sc_ns_fini(c, i);
+	free(c->segs);
+	free(c->feat.irq_config);
+	free(c->scratch);
+	free(c->active_sqs);
+	free(c->cqs);
+	free(c->sqs);
+	free(c->bar0);
+	pthread_mutex_destroy(&c->mbox_lock);
+	free(c);
+	return rc;
+}
+
+void soft_ctrl_destroy(struct soft_ctrl *c)
+{
+	if (!c)
+		return;
+	__atomic_store_n(&c->quit, 1, __ATOMIC_RELEASE);
+	pthread_join(c->thread, NULL);
+	for (unsigned i = 0; i < c->cfg.nr_ns; i++)
+		sc_ns_fini(c, i);
+	free(c->segs);
+	free(c->feat.irq_config);
+	free(c->scratch);
+	free(c->active_sqs);
+	free(c->cqs);
+	free(c->sqs);
+	free(c->bar0);
+	pthread_mutex_destroy(&c->mbox_lock);
+	free(c);
+}
+
+volatile void *soft_ctrl_bar0(struct soft_ctrl *c)
+{
+	return c->bar0;
+}
+
+size_t soft_ctrl_bar0_size(const struct soft_ctrl *c)
+{
+	return c->bar0_size;
+}
+
+void soft_ctrl_get_stats(struct soft_ctrl *c, struct soft_ctrl_stats *out)
+{
+	out->admin_commands = __atomic_load_n(&c->stats.admin_commands, __ATOMIC_RELAXED);
+	out->io_commands = __atomic_load_n(&c->stats.io_commands, __ATOMIC_RELAXED);
+	out->completions = __atomic_load_n(&c->stats.completions, __ATOMIC_RELAXED);
+	out->resets = __atomic_load_n(&c->stats.resets, __ATOMIC_RELAXED);
+	out->faults_fired = __atomic_load_n(&c->stats.faults_fired, __ATOMIC_RELAXED);
+	out->irqs = __atomic_load_n(&c->stats.irqs, __ATOMIC_RELAXED);
+}

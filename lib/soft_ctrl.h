@@ -1,0 +1,184 @@
+/* A software NVMe controller: an NVMe device made of process memory and a
+ * polling thread, so the driver can run (and be measured, and be hurt by
+ * injected faults) on the host without a drive or a VM.
+ *
+ * The controller is self-contained: it knows nothing of VFIO or of the
+ * driver's controller. What a transport needs from it:
+ * - BAR0 (soft_ctrl_bar0()): a page-aligned block of memory holding the
+ *   controller registers at their spec offsets and the doorbells from 0x1000
+ *   with the configured CAP.DSTRD. The host reads and writes it with plain
+ *   loads and stores, as it would a mapped PCIe BAR. Writes to read-only
+ *   registers are not undone (it is plain memory): hosts must not make them.
+ * - Host memory (queues, data, PRP lists) is reached only through the
+ *   creator's translator iova_to_vaddr(): the controller never dereferences
+ *   a device address itself. A NULL answer is an address the device may not
+ *   touch: the command completes with Data Transfer Error, as a DMA blocked
+ *   by an IOMMU would.
+ * - Interrupts: the creator's irq() hook is called from the controller
+ *   thread after completions were posted on a CQ created with interrupts
+ *   enabled (at most once per CQ per batch of completions).
+ *
+ * The controller thread sees register writes by polling: CC.EN 0->1 reads
+ * AQA/ASQ/ACQ and sets CSTS.RDY; 1->0 drops every queue, outstanding AER
+ * and delayed completion, resets the features and clears CSTS; CC.SHN sets
+ * CSTS.SHST to "complete" (the controller keeps no state that needs
+ * flushing). Like a real controller it expects the host to wait for RDY to
+ * follow EN before writing EN again (a 1->0->1 faster than the thread polls
+ * is seen as no change).
+ *
+ * Supported: admin Identify (CNS 0 namespace, 1 controller, 2 active
+ * namespace list, 3 namespace identification descriptors), Get/Set Features
+ * (Arbitration, Power Management, Temperature Threshold, Volatile Write
+ * Cache, Number of Queues, Interrupt Coalescing, Interrupt Vector
+ * Configuration, Asynchronous Event Configuration, Keep Alive Timer), Get
+ * Log Page (Error Information, SMART / Health, Firmware Slot, Commands
+ * Supported and Effects), Create/Delete I/O SQ/CQ, Abort, Asynchronous Event
+ * Request, Keep Alive; NVM Read, Write, Flush, Write Zeroes, Compare, Dataset
+ * Management (deallocate: reads return zeroes afterwards), Write
+ * Uncorrectable (reads of those blocks fail with Unrecovered Read Error
+ * until they are written, zeroed or deallocated). Data pointers are PRPs
+ * (SGLs are not supported: Identify reports SGLS 0 and PSDT != 0 fails with
+ * Invalid Field). Queues must be physically contiguous (CAP.CQR = 1).
+ *
+ * Null mode: IO commands are checked (namespace, LBA range, MDTS) and
+ * completed without touching host memory or a store: a read leaves the
+ * host's buffer untouched, a write, compare, write zeroes, DSM or write
+ * uncorrectable has no effect, compare always succeeds. It is the cheapest
+ * path, for measuring the host's cost per IO.
+ *
+ * Threads: soft_ctrl_create() starts the controller thread; every other
+ * function may be called from any host thread (they talk to the controller
+ * thread through a mailbox under a mutex, never on its IO path).
+ */
+#ifndef PYNVME_SOFT_CTRL_H
+#define PYNVME_SOFT_CTRL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SOFT_CTRL_MAX_NS 16
+#define SOFT_CTRL_MAX_IO_QUEUES 1024
+#define SOFT_CTRL_MAX_FAULTS 16
+
+struct soft_ctrl;
+
+/* One namespace: `blocks` logical blocks of `lba_size` bytes (512, 1024,
+ * 2048 or 4096). The RAM store is reserved lazily (untouched blocks cost no
+ * memory and read as zeroes). */
+struct soft_ctrl_ns_config {
+	uint64_t blocks;
+	uint32_t lba_size;
+};
+
+struct soft_ctrl_config {
+	unsigned nr_ns;                  /* 1..SOFT_CTRL_MAX_NS */
+	struct soft_ctrl_ns_config ns[SOFT_CTRL_MAX_NS];
+	uint8_t mdts;                    /* Identify MDTS: 2^mdts * 4 KiB, 0: no limit */
+	uint32_t max_queue_entries;      /* CAP.MQES + 1, 2..65536 */
+	uint16_t nr_io_queues;           /* IO SQs and CQs offered, 1..SOFT_CTRL_MAX_IO_QUEUES */
+	uint16_t nr_vectors;             /* interrupt vectors (IV must be below), 1..2048 */
+	uint8_t dstrd;                   /* CAP.DSTRD: doorbell stride 4 << dstrd bytes, 0..8 */
+	const char *serial;              /* Identify SN (truncated to 20 bytes), NULL: default */
+	const char *model;               /* Identify MN (truncated to 40 bytes), NULL: default */
+	bool null_mode;                  /* see above */
+	bool never_sleep;                /* the thread spins even when idle (benchmarks) */
+
+	/* Device address -> CPU address of `len` contiguous bytes, or NULL when
+	 * the device may not touch them. Called from the controller thread. */
+	void *(*iova_to_vaddr)(void *ctx, uint64_t iova, size_t len);
+	void *dma_ctx;
+	/* Interrupt on MSI-X-like vector `vector`; may be NULL. Called from the
+	 * controller thread: must not block. */
+	void (*irq)(void *ctx, unsigned vector);
+	void *irq_ctx;
+};
+
+/* Fills `cfg` with a small default controller: one namespace of 128 MiB in
+ * 512-byte blocks, MDTS 5 (128 KiB), 1024 queue entries, 16 IO queues, 16
+ * vectors, DSTRD 0, not null mode. The translator must still be set. */
+void soft_ctrl_config_default(struct soft_ctrl_config *cfg);
+
+/* Creates the controller (registers at power-on values: CC 0, CSTS 0) and
+ * starts its thread. `cfg` is copied (the strings too). Returns 0, -EINVAL
+ * for a config outside the ranges above or without a translator, -ENOMEM,
+ * or the error of pthread_create(). */
+int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out);
+
+/* Stops the thread and frees everything (BAR0 and the stores included).
+ * NULL is ignored. Works in every fault state. */
+void soft_ctrl_destroy(struct soft_ctrl *c);
+
+/* BAR0: registers at 0, doorbells from 0x1000. Valid until destroy. */
+volatile void *soft_ctrl_bar0(struct soft_ctrl *c);
+
+/* Bytes of BAR0 (a multiple of 4096, covering every doorbell). */
+size_t soft_ctrl_bar0_size(const struct soft_ctrl *c);
+
+/* What the controller thread did so far (read without stopping it). */
+struct soft_ctrl_stats {
+	uint64_t admin_commands;         /* admin SQEs fetched */
+	uint64_t io_commands;            /* IO SQEs fetched */
+	uint64_t completions;            /* CQEs posted (duplicates included) */
+	uint64_t resets;                 /* CC.EN 1->0 handled */
+	uint64_t faults_fired;           /* per-command faults applied */
+	uint64_t irqs;                   /* irq() calls */
+};
+void soft_ctrl_get_stats(struct soft_ctrl *c, struct soft_ctrl_stats *out);
+
+/* Reports an asynchronous event: completes an outstanding Asynchronous
+ * Event Request with dword0 `dw0` (event type 2:0, info 15:8, log page
+ * 23:16), now or as soon as the host sends one (up to 16 events wait).
+ * Returns 0, -ENOSPC when too many wait, -ETIMEDOUT when the thread did not
+ * take it within 5 s. */
+int soft_ctrl_async_event(struct soft_ctrl *c, uint32_t dw0);
+
+/* ---- Fault injection (issue 11 item 3) ---- */
+
+enum soft_ctrl_fault_kind {
+	SOFT_CTRL_FAULT_DELAY = 1,       /* post the completion delay_us later */
+	SOFT_CTRL_FAULT_DROP,            /* never post the completion */
+	SOFT_CTRL_FAULT_DUPLICATE,       /* post the completion twice */
+	SOFT_CTRL_FAULT_WRONG_CID,       /* post it with cid ^ cid_xor */
+	SOFT_CTRL_FAULT_STALE_PHASE,     /* post it with the previous phase tag: the host
+					  * cannot see it (nor, in order, what follows) */
+};
+
+/* A per-command fault: applies to the completions of the next `count`
+ * commands (0 means 1) that match `sqid` (-1: any queue) and `opcode` (-1:
+ * any). The command itself executes normally (a dropped write is written). */
+struct soft_ctrl_fault {
+	enum soft_ctrl_fault_kind kind;
+	int32_t sqid;
+	int32_t opcode;
+	uint32_t count;
+	uint32_t delay_us;               /* DELAY */
+	uint16_t cid_xor;                /* WRONG_CID; 0 means 0x8000 */
+};
+
+/* Arms a per-command fault; it is in force when this returns. Returns 0,
+ * -EINVAL (unknown kind), -ENOSPC (SOFT_CTRL_MAX_FAULTS armed), -ETIMEDOUT
+ * (the thread did not take it within 5 s). */
+int soft_ctrl_inject(struct soft_ctrl *c, const struct soft_ctrl_fault *fault);
+
+/* Disarms every per-command fault not yet used up; delayed completions
+ * still pending stay pending. Returns 0 or -ETIMEDOUT. */
+int soft_ctrl_inject_clear(struct soft_ctrl *c);
+
+/* Controller fatal status: sets CSTS.CFS; the controller stops processing
+ * commands until the host resets it (CC.EN 1->0 clears CFS). Returns 0 or
+ * -ETIMEDOUT. */
+int soft_ctrl_fault_fatal(struct soft_ctrl *c);
+
+/* Hang: the thread stops processing anything (commands, doorbells, CC)
+ * until called again with `hang` false, when it carries on where it stopped.
+ * Returns 0 once the thread is (no longer) hung, or -ETIMEDOUT. */
+int soft_ctrl_fault_hang(struct soft_ctrl *c, bool hang);
+
+/* Gone from the bus: every byte of BAR0 reads 0xff and nothing is
+ * processed. With `gone` false the device comes back at power-on state
+ * (registers reset, queues dropped, CC 0, CSTS 0), as after a slot power
+ * cycle. Returns 0 or -ETIMEDOUT. */
+int soft_ctrl_fault_all_ones(struct soft_ctrl *c, bool gone);
+
+#endif

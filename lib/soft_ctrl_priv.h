@@ -1,0 +1,232 @@
+/* Internals of the software NVMe controller shared by soft_ctrl.c (thread,
+ * registers, queues, faults), soft_ctrl_admin.c and soft_ctrl_io.c. Not a
+ * public interface. Everything here is owned by the controller thread
+ * except the mailbox (under mbox_lock) and the atomics marked so.
+ */
+#ifndef PYNVME_SOFT_CTRL_PRIV_H
+#define PYNVME_SOFT_CTRL_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nvme_spec.h"
+#include "soft_ctrl.h"
+
+#define SC_ADMIN_QID 0
+#define SC_AER_LIMIT 4                /* Identify AERL + 1 */
+#define SC_ERROR_LOG_ENTRIES 64       /* Identify ELPE + 1 */
+#define SC_MAX_DELAYED 256
+#define SC_MAX_EVENTS 16
+#define SC_ABORT_LIMIT 4              /* Identify ACL + 1 */
+
+/* Returned by a command handler that posts no completion now (AER). */
+#define SC_NO_COMPLETION 0xffffffffu
+
+/* CQE status word (phase excluded): SCT/SC, with Do Not Retry. */
+static inline uint16_t sc_status(unsigned sct, unsigned sc)
+{
+	return (uint16_t)(((sct & 7) << 9) | ((sc & 0xff) << 1) | (NVME_SC_DNR << 1));
+}
+
+/* Errors a retry may cure (transfer errors) go without DNR. */
+static inline uint16_t sc_status_retry(unsigned sct, unsigned sc)
+{
+	return (uint16_t)(((sct & 7) << 9) | ((sc & 0xff) << 1));
+}
+
+struct sc_cq {
+	struct pn_cqe *ring;
+	uint32_t size;
+	uint32_t tail;
+	uint32_t free;           /* entries free as of the last head doorbell read */
+	uint32_t reserved;       /* entries promised to delayed completions */
+	uint8_t phase;
+	bool active;
+	bool ien;
+	bool irq_pending;
+	uint16_t qid;
+	uint16_t iv;
+	uint32_t sq_refs;        /* SQs completing here */
+	volatile uint32_t *head_db;
+	uint64_t iova;
+};
+
+struct sc_sq {
+	struct pn_sqe *ring;
+	uint32_t size;
+	uint32_t head;
+	bool active;
+	uint8_t prio;
+	uint16_t qid;
+	struct sc_cq *cq;
+	volatile uint32_t *tail_db;
+	uint64_t iova;
+};
+
+struct sc_ns {
+	uint64_t blocks;
+	uint32_t lba_size;
+	uint8_t lba_shift;
+	uint8_t *data;           /* blocks * lba_size bytes (NULL in null mode) */
+	size_t data_bytes;
+	uint64_t *uncor;         /* bitmap of blocks written uncorrectable */
+	uint64_t uncor_count;    /* set bits: 0 lets reads skip the bitmap */
+};
+
+struct sc_delayed {
+	struct pn_cqe cqe;       /* phase not set yet */
+	struct sc_cq *cq;
+	uint64_t due_ns;
+};
+
+struct sc_armed_fault {
+	struct soft_ctrl_fault f;
+	uint32_t left;
+};
+
+struct sc_features {
+	uint32_t arbitration;
+	uint32_t power_mgmt;
+	uint16_t temp_over[9];   /* per TMPSEL (0: composite) */
+	uint16_t temp_under[9];
+	uint32_t vwc;
+	uint32_t nr_queues;      /* granted, as Set Features dword0 (0-based NSQA/NCQA) */
+	bool nr_queues_set;
+	uint32_t irq_coalesce;
+	uint32_t async_event;
+	uint32_t kato;
+	uint8_t *irq_config;     /* per vector: Coalescing Disable bit */
+};
+
+struct sc_error_entry {
+	uint64_t count;
+	uint16_t sqid, cid, status;
+	uint64_t lba;
+	uint32_t nsid;
+};
+
+struct soft_ctrl {
+	struct soft_ctrl_config cfg;
+	char serial[21], model[41];
+
+	uint8_t *bar0;
+	size_t bar0_size;
+	volatile uint32_t *regs;  /* bar0 as dwords */
+	uint64_t cap;
+	uint32_t page_size;       /* CC.MPS while enabled */
+	uint32_t page_shift;
+	uint64_t max_xfer;        /* MDTS in bytes, UINT64_MAX: no limit */
+
+	pthread_t thread;
+	int quit;                 /* atomic */
+
+	/* controller state (thread) */
+	uint32_t cc_seen;
+	bool enabled;
+	bool fatal;
+	bool hung;
+	bool gone;
+	struct sc_sq *sqs;        /* [0] admin, 1..nr_io_queues */
+	struct sc_cq *cqs;
+	struct sc_sq **active_sqs;   /* compact list polled by the loop */
+	uint32_t nr_active_sqs;
+	struct sc_ns ns[SOFT_CTRL_MAX_NS];
+	struct sc_features feat;
+	uint16_t aer_cids[SC_AER_LIMIT];
+	uint32_t aer_count;
+	uint32_t events[SC_MAX_EVENTS];
+	uint32_t event_count;
+	struct sc_delayed delayed[SC_MAX_DELAYED];
+	uint32_t nr_delayed;
+	struct sc_armed_fault faults[SOFT_CTRL_MAX_FAULTS];
+	uint32_t nr_faults;
+	struct sc_error_entry errors[SC_ERROR_LOG_ENTRIES];
+	uint64_t error_count;
+
+	/* per-command scratch: data segments of one transfer, log pages */
+	struct sc_seg { uint8_t *vaddr; uint32_t len; } *segs;
+	uint32_t max_segs;
+	uint8_t *scratch;         /* 4096 bytes */
+
+	/* SMART counters (thread), byte counts kept exact */
+	uint64_t bytes_read, bytes_written;
+	uint64_t host_reads, host_writes;
+	uint64_t media_errors;
+
+	struct soft_ctrl_stats stats;  /* written by the thread, read atomically */
+
+	/* mailbox: host -> thread */
+	pthread_mutex_t mbox_lock;
+	uint64_t mbox_seq;        /* atomic: bumped by the host per request */
+	uint64_t mbox_ack;        /* atomic: last seq the thread handled */
+	uint64_t mbox_seen;       /* thread */
+	struct soft_ctrl_fault mbox_faults[SOFT_CTRL_MAX_FAULTS];
+	uint32_t mbox_nr_faults;
+	bool mbox_clear_faults;
+	int mbox_hang;            /* -1 no request, 0/1 */
+	int mbox_gone;
+	bool mbox_fatal;
+	uint32_t mbox_events[SC_MAX_EVENTS];
+	uint32_t mbox_nr_events;
+};
+
+static inline uint32_t sc_reg_read(struct soft_ctrl *c, uint32_t off)
+{
+	return __atomic_load_n(&c->regs[off / 4], __ATOMIC_ACQUIRE);
+}
+
+static inline void sc_reg_write(struct soft_ctrl *c, uint32_t off, uint32_t v)
+{
+	__atomic_store_n(&c->regs[off / 4], v, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t sc_reg_read64(struct soft_ctrl *c, uint32_t off)
+{
+	return sc_reg_read(c, off) | (uint64_t)sc_reg_read(c, off + 4) << 32;
+}
+
+static inline void sc_stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+/* soft_ctrl.c */
+struct sc_cq *sc_cq_get(struct soft_ctrl *c, uint32_t qid);
+int sc_cq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien,
+		 uint16_t iv);
+int sc_sq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size,
+		 struct sc_cq *cq, uint8_t prio);
+void sc_sq_delete(struct soft_ctrl *c, struct sc_sq *sq);
+void sc_cq_delete(struct soft_ctrl *c, struct sc_cq *cq);
+/* Posts a completion (with the fault hooks). */
+void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, uint16_t cid, uint8_t opc,
+		 uint16_t status, uint32_t dw0);
+/* Posts a completion as is on the admin CQ (AERs): no faults. */
+void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0);
+void sc_error_log_add(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status,
+		      uint64_t lba, uint32_t nsid);
+void sc_events_flush(struct soft_ctrl *c);
+/* Completes a delayed completion of (sqid, cid) now with `status`: 1 when
+ * one was found. */
+int sc_delayed_abort(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status);
+
+/* soft_ctrl_admin.c */
+uint32_t sc_admin_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *dw0);
+void sc_features_reset(struct soft_ctrl *c);
+
+/* soft_ctrl_io.c */
+uint32_t sc_io_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe);
+/* Walks the PRPs of a `len`-byte transfer into c->segs; returns the number
+ * of segments, or a negative CQE status word (-status). */
+long sc_prp_walk(struct soft_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_t len);
+/* Copies `len` bytes to the host through the command's PRPs: `src_len`
+ * bytes from `src`, zeroes after. Returns 0 or a CQE status word. */
+uint16_t sc_copy_to_host(struct soft_ctrl *c, const struct pn_sqe *sqe, const void *src,
+			 uint64_t src_len, uint64_t len);
+uint16_t sc_copy_from_host(struct soft_ctrl *c, const struct pn_sqe *sqe, void *dst,
+			   uint64_t len);
+int sc_ns_init(struct soft_ctrl *c, unsigned i);
+void sc_ns_fini(struct soft_ctrl *c, unsigned i);
+
+#endif
