@@ -142,10 +142,12 @@ static inline void host_close(struct host *h)
 	free(h->arena);
 }
 
-/* Waits (bounded) until (CSTS & mask) == want. Returns true when it did. */
-static inline bool host_wait_csts(struct host *h, uint32_t mask, uint32_t want)
+/* Waits up to `timeout_ns` until (CSTS & mask) == want. Returns true when
+ * it did. */
+static inline bool host_wait_csts_within(struct host *h, uint32_t mask, uint32_t want,
+					 uint64_t timeout_ns)
 {
-	uint64_t deadline = host_now_ns() + HOST_WAIT_NS;
+	uint64_t deadline = host_now_ns() + timeout_ns;
 
 	while ((host_rd32(h, NVME_REG_CSTS) & mask) != want) {
 		if (host_now_ns() > deadline)
@@ -153,6 +155,11 @@ static inline bool host_wait_csts(struct host *h, uint32_t mask, uint32_t want)
 		sched_yield();
 	}
 	return true;
+}
+
+static inline bool host_wait_csts(struct host *h, uint32_t mask, uint32_t want)
+{
+	return host_wait_csts_within(h, mask, want, HOST_WAIT_NS);
 }
 
 static inline void host_queue_init(struct host *h, struct host_queue *q, uint16_t qid, uint32_t size)
@@ -239,7 +246,7 @@ static inline bool host_reap(struct host *h, struct host_queue *q, struct pn_cqe
 static inline uint16_t host_cmd(struct host *h, struct host_queue *q, const struct pn_sqe *sqe,
 				struct pn_cqe *out)
 {
-	struct pn_cqe cqe;
+	struct pn_cqe cqe = {0};
 	uint16_t cid = host_submit(h, q, sqe);
 
 	if (!host_reap(h, q, &cqe) || cqe.cid != cid)
