@@ -155,6 +155,7 @@ struct soft_ctrl {
 	uint64_t media_errors;
 
 	struct soft_ctrl_stats stats;  /* written by the thread, read atomically */
+	uint64_t busy_tsc;        /* stats.busy_ns in TSC ticks (atomic) */
 
 	/* mailbox: host -> thread */
 	pthread_mutex_t mbox_lock;
