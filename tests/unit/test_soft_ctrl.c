@@ -252,6 +252,10 @@ static void unknown_admin_opcode(void **state)
 	assert_true(cqe.status & 0x8000);   /* DNR */
 	assert_int_equal(cqe.sqid, 0);
 	assert_int_equal(cqe.sqhd, h->admin.sq_tail);
+	/* Fused admin commands are not supported. */
+	struct pn_sqe fused = {.opc = nvme_admin_keep_alive, .flags = 1};
+
+	assert_int_equal(admin(h, &fused, NULL), st(0, NVME_SC_INVALID_FIELD));
 }
 
 /* ---- features ---- */
@@ -320,6 +324,7 @@ static void features_keep_values(void **state)
 
 	assert_int_equal(admin(h, &cmd, NULL), st(1, NVME_SC_FEATURE_NOT_SAVEABLE));
 	assert_int_equal(set_feature(h, 0x7a, 0, NULL), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_ARBITRATION, 4, 0, &v), st(0, NVME_SC_INVALID_FIELD));
 	assert_int_equal(get_feature(h, 0x7a, 0, 0, &v), st(0, NVME_SC_INVALID_FIELD));
 
 	/* A controller reset brings the defaults back. */
@@ -417,6 +422,13 @@ static void log_pages(void **state)
 	assert_int_equal(get_log(h, NVME_LOG_LID_SMART, smart, 8, 0x50), 0);
 	assert_int_equal(le64_at((uint8_t *)smart), 3);               /* Host Write Commands */
 	assert_int_equal(get_log(h, 0x0e, smart, 512, 0), st(1, NVME_SC_INVALID_LOG_PAGE));
+	/* Asking for more than the page holds: zeroes after it. */
+	memset(fx, 0xee, 4096);
+	assert_int_equal(get_log(h, NVME_LOG_LID_SMART, fx, 1024, 0), 0);
+	assert_int_equal(((uint8_t *)fx)[3], 100);                    /* Available Spare */
+	assert_int_equal(((uint8_t *)fx)[512], 0);
+	assert_int_equal(((uint8_t *)fx)[1023], 0);
+	assert_int_equal(((uint8_t *)fx)[1024], 0xee);
 	assert_int_equal(get_log(h, NVME_LOG_LID_SMART, smart, 512, 513), st(0, NVME_SC_INVALID_FIELD));
 	assert_int_equal(get_log(h, NVME_LOG_LID_SMART, smart, 512, 4096), st(0, NVME_SC_INVALID_FIELD));
 }
@@ -716,6 +728,8 @@ static void compare_zeroes_dsm_uncorrectable(void **state)
 	assert_int_equal(io(h, &q, nvme_cmd_write_uncor, 1, 50, 1, 0, 0), 0);
 	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 48, 4, host_iova(h, back), 0),
 			 st(NVME_SCT_MEDIA, NVME_SC_READ_ERROR));
+	assert_int_equal(io(h, &q, nvme_cmd_compare, 1, 50, 1, host_iova(h, data), 0),
+			 st(NVME_SCT_MEDIA, NVME_SC_READ_ERROR));
 	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 51, 1, host_iova(h, back), 0), 0);
 	assert_int_equal(io(h, &q, nvme_cmd_write, 1, 50, 1, host_iova(h, data), 0), 0);
 	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 48, 4, host_iova(h, back), 0), 0);
@@ -762,6 +776,47 @@ static void many_commands_wrap_queues(void **state)
 		assert_int_equal(cqe.cid, cids[i]);
 		assert_int_equal(cqe.status & 0xfffe, 0);
 	}
+}
+
+static void cq_full_holds_back_fetching(void **state)
+{
+	struct host *h = *state;
+	struct host_queue q;
+	struct pn_sqe cmd = {0};
+	struct pn_sqe flush = {.opc = nvme_cmd_flush, .nsid = 1};
+	struct pn_cqe cqe = {0};
+	uint16_t cids[12];
+	uint64_t deadline;
+
+	/* A 4-entry CQ (3 usable) under a 16-entry SQ. */
+	host_queue_init(h, &q, 1, 16);
+	cmd.opc = nvme_admin_create_cq;
+	cmd.prp1 = host_iova(h, q.cq);
+	cmd.cdw10 = 3u << 16 | 1;
+	cmd.cdw11 = 1;
+	assert_int_equal(admin(h, &cmd, NULL), 0);
+	cmd.opc = nvme_admin_create_sq;
+	cmd.prp1 = host_iova(h, q.sq);
+	cmd.cdw10 = 15u << 16 | 1;
+	cmd.cdw11 = 1u << 16 | 1;
+	assert_int_equal(admin(h, &cmd, NULL), 0);
+
+	for (int i = 0; i < 12; i++)
+		cids[i] = host_submit(h, &q, &flush);
+	q.size = 4;      /* from here on only the CQ (4 entries) is walked */
+	/* Three completions fill the CQ; the controller must then wait for
+	 * the host's head doorbell instead of overwriting entries. */
+	deadline = host_now_ns() + HOST_WAIT_NS;
+	while ((q.cq[2].status & 1) != 1)
+		assert_true(host_now_ns() < deadline);
+	assert_int_equal(q.cq[3].status, 0);
+	assert_int_equal(q.cq[0].cid, cids[0]);
+	/* Reaping lets the rest through, in order, each once. */
+	for (int i = 0; i < 12; i++) {
+		assert_true(host_reap(h, &q, &cqe));
+		assert_int_equal(cqe.cid, cids[i]);
+	}
+	assert_false(host_reap_within(h, &q, &cqe, 100ull * 1000000ull));
 }
 
 static void interrupts_on_their_vector(void **state)
@@ -931,6 +986,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(nvm_status_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_zeroes_dsm_uncorrectable, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_commands_wrap_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(cq_full_holds_back_fetching, setup, teardown),
 		cmocka_unit_test_setup_teardown(interrupts_on_their_vector, setup, teardown),
 		cmocka_unit_test_setup_teardown(null_mode_moves_no_data, setup_null, teardown),
 		cmocka_unit_test_setup_teardown(reset_drops_queues, setup, teardown),
