@@ -36,9 +36,10 @@
  * Request, Keep Alive; NVM Read, Write, Flush, Write Zeroes, Compare, Dataset
  * Management (deallocate: reads return zeroes afterwards), Write
  * Uncorrectable (reads of those blocks fail with Unrecovered Read Error
- * until they are written, zeroed or deallocated). Data pointers are PRPs
- * (SGLs are not supported: Identify reports SGLS 0 and PSDT != 0 fails with
- * Invalid Field). Queues must be physically contiguous (CAP.CQR = 1).
+ * until they are written, zeroed or deallocated). Data pointers: PRPs for
+ * every command, SGLs (Data Block, Segment, Last Segment descriptors, any
+ * byte alignment; Identify SGLS = 1) for IO commands; no metadata (MPTR is
+ * ignored). Queues must be physically contiguous (CAP.CQR = 1).
  *
  * Null mode: IO commands are checked (namespace, LBA range, MDTS) and
  * completed without touching host memory or a store: a read leaves the

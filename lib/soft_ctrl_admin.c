@@ -76,7 +76,7 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	id->oncs = NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_WRITE_UNCORRECTABLE |
 		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES;
 	id->vwc = 1;
-	id->sgls = 0;
+	id->sgls = 1;                    /* SGLs for IO commands, no alignment needed */
 	id->psd[0].mp = 2500;            /* 25 W, in centiwatts */
 	snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.pynvme:soft-ctrl:%.20s", c->serial);
 }

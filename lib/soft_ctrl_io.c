@@ -1,5 +1,4 @@
-/* Software NVMe controller: the NVM command set, the RAM store and the PRP
- * walker. sc_io_cmd() is the hot path: no locks, no system calls, no
+/* Software NVMe controller: the NVM command set and the RAM store. sc_io_cmd() is the hot path: no locks, no system calls, no
  * allocation; in null mode it only checks the command.
  */
 #include <errno.h>
@@ -96,127 +95,10 @@ static void store_zero(struct sc_ns *ns, uint64_t slba, uint64_t nlb)
 		uncor_set(ns, slba, nlb, false);
 }
 
-/* ---- PRPs ---- */
-
-static inline bool seg_add(struct soft_ctrl *c, uint32_t *n, uint8_t *vaddr, uint32_t len)
-{
-	/* Host pages that follow each other in our address space merge, so
-	 * a contiguous buffer costs one memcpy. */
-	if (*n && c->segs[*n - 1].vaddr + c->segs[*n - 1].len == vaddr) {
-		c->segs[*n - 1].len += len;
-		return true;
-	}
-	if (*n == c->max_segs)
-		return false;
-	c->segs[*n].vaddr = vaddr;
-	c->segs[*n].len = len;
-	(*n)++;
-	return true;
-}
-
-long sc_prp_walk(struct soft_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_t len)
-{
-	uint64_t mask = c->page_size - 1;
-	uint64_t left, chunk;
-	uint32_t n = 0;
-	uint8_t *v;
-
-	if (len == 0)
-		return 0;
-	if (prp1 & 3)
-		return -(long)GEN(NVME_SC_PRP_INVALID_OFFSET);
-	chunk = c->page_size - (prp1 & mask);
-	chunk = chunk < len ? chunk : len;
-	v = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, prp1, chunk);
-	if (!v)
-		return -(long)XFER_ERROR;
-	seg_add(c, &n, v, (uint32_t)chunk);
-	left = len - chunk;
-	if (!left)
-		return n;
-	if (left <= c->page_size) {
-		/* PRP2 is the second data page */
-		if (prp2 & mask)
-			return -(long)GEN(NVME_SC_PRP_INVALID_OFFSET);
-		v = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, prp2, left);
-		if (!v)
-			return -(long)XFER_ERROR;
-		seg_add(c, &n, v, (uint32_t)left);
-		return n;
-	}
-	/* PRP2 points at a PRP list, which may start inside its page; the
-	 * last entry of a list page chains to the next page when more
-	 * entries are needed than fit. */
-	uint64_t list_iova = prp2;
-
-	if (list_iova & 7)
-		return -(long)GEN(NVME_SC_PRP_INVALID_OFFSET);
-	while (left) {
-		uint32_t entries = (uint32_t)((c->page_size - (list_iova & mask)) / 8);
-		const uint64_t *list = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, list_iova, entries * 8u);
-
-		if (!list)
-			return -(long)XFER_ERROR;
-		for (uint32_t i = 0; i < entries && left; i++) {
-			uint64_t e = list[i];
-
-			if (i == entries - 1 && left > c->page_size) {
-				if (e & mask)
-					return -(long)GEN(NVME_SC_PRP_INVALID_OFFSET);
-				list_iova = e;
-				break;
-			}
-			if (e & mask)
-				return -(long)GEN(NVME_SC_PRP_INVALID_OFFSET);
-			chunk = left < c->page_size ? left : c->page_size;
-			v = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, e, chunk);
-			if (!v)
-				return -(long)XFER_ERROR;
-			if (!seg_add(c, &n, v, (uint32_t)chunk))
-				return -(long)GEN(NVME_SC_INVALID_FIELD);
-			left -= chunk;
-		}
-	}
-	return n;
-}
-
-uint16_t sc_copy_to_host(struct soft_ctrl *c, const struct pn_sqe *sqe, const void *src,
-			 uint64_t src_len, uint64_t len)
-{
-	long n = sc_prp_walk(c, sqe->prp1, sqe->prp2, len);
-	const uint8_t *p = src;
-
-	if (n < 0)
-		return (uint16_t)-n;
-	for (long i = 0; i < n; i++) {
-		uint64_t l = c->segs[i].len, from_src = l < src_len ? l : src_len;
-
-		memcpy(c->segs[i].vaddr, p, from_src);
-		memset(c->segs[i].vaddr + from_src, 0, l - from_src);
-		p += from_src;
-		src_len -= from_src;
-	}
-	return 0;
-}
-
-uint16_t sc_copy_from_host(struct soft_ctrl *c, const struct pn_sqe *sqe, void *dst, uint64_t len)
-{
-	long n = sc_prp_walk(c, sqe->prp1, sqe->prp2, len);
-	uint8_t *p = dst;
-
-	if (n < 0)
-		return (uint16_t)-n;
-	for (long i = 0; i < n; i++) {
-		memcpy(p, c->segs[i].vaddr, c->segs[i].len);
-		p += c->segs[i].len;
-	}
-	return 0;
-}
-
 static uint16_t compare_with_host(struct soft_ctrl *c, const struct pn_sqe *sqe,
 				  const uint8_t *stored, uint64_t len)
 {
-	long n = sc_prp_walk(c, sqe->prp1, sqe->prp2, len);
+	long n = sc_data_walk(c, sqe, len);
 
 	if (n < 0)
 		return (uint16_t)-n;
@@ -277,7 +159,8 @@ uint32_t sc_io_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe)
 	}
 	if (__builtin_expect((nsid - 1u) >= c->cfg.nr_ns, 0))
 		return GEN(NVME_SC_INVALID_NS);
-	if (__builtin_expect(sqe->flags != 0, 0))  /* fused commands, SGLs */
+	/* Fused commands are not supported; PSDT 11b is reserved. */
+	if (__builtin_expect((sqe->flags & 3) || (sqe->flags & PN_PSDT_MASK) == PN_PSDT_MASK, 0))
 		return GEN(NVME_SC_INVALID_FIELD);
 	ns = &c->ns[nsid - 1];
 	if (opc == nvme_cmd_dsm)

@@ -216,11 +216,15 @@ int sc_delayed_abort(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t 
 uint32_t sc_admin_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *dw0);
 void sc_features_reset(struct soft_ctrl *c);
 
-/* soft_ctrl_io.c */
+/* soft_ctrl_io.c (and the copies of soft_ctrl_dptr.c) */
 uint32_t sc_io_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe);
-/* Walks the PRPs of a `len`-byte transfer into c->segs; returns the number
- * of segments, or a negative CQE status word (-status). */
+/* soft_ctrl_dptr.c: the walkers fill c->segs with the host memory of a
+ * `len`-byte transfer and return the number of segments, or a negative CQE
+ * status word (-status). */
 long sc_prp_walk(struct soft_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_t len);
+long sc_sgl_walk(struct soft_ctrl *c, const struct pn_sgl_desc *sgl1, uint64_t len);
+/* PRPs or SGL, as the command's PSDT says. */
+long sc_data_walk(struct soft_ctrl *c, const struct pn_sqe *sqe, uint64_t len);
 /* Copies `len` bytes to the host through the command's PRPs: `src_len`
  * bytes from `src`, zeroes after. Returns 0 or a CQE status word. */
 uint16_t sc_copy_to_host(struct soft_ctrl *c, const struct pn_sqe *sqe, const void *src,

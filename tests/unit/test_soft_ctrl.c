@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "prp.h"
 #include "soft_ctrl_host.h"
 
 #define NS1_BLOCKS 8192u      /* 4 MiB of 512-byte blocks */
@@ -193,7 +194,7 @@ static void identify_controller(void **state)
 	assert_true(id->oncs & NVME_CTRL_ONCS_WRITE_UNCORRECTABLE);
 	assert_int_equal(id->aerl, 3);
 	assert_int_equal(id->vwc, 1);
-	assert_int_equal(id->sgls, 0);
+	assert_int_equal(id->sgls & 3, 1);
 	assert_int_equal(id->vs[0], 0);   /* the whole page was written */
 }
 
@@ -665,9 +666,97 @@ static void nvm_status_codes(void **state)
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.opc = nvme_cmd_read;
 	cmd.nsid = 1;
-	cmd.flags = PN_PSDT_SGL;
+	cmd.flags = PN_PSDT_MASK;               /* PSDT 11b is reserved */
 	cmd.prp1 = host_iova(h, buf);
 	assert_int_equal(host_status(host_cmd(h, &q, &cmd, NULL)), st(0, NVME_SC_INVALID_FIELD));
+	cmd.flags = 1;                          /* fused: not supported */
+	assert_int_equal(host_status(host_cmd(h, &q, &cmd, NULL)), st(0, NVME_SC_INVALID_FIELD));
+}
+
+static uint16_t io_sgl(struct host *h, struct host_queue *q, uint8_t opc, uint32_t nsid,
+		       uint64_t slba, uint32_t nlb, const uint64_t dptr[2])
+{
+	struct pn_sqe cmd = {.opc = opc, .nsid = nsid, .flags = PN_PSDT_SGL};
+
+	cmd.prp1 = dptr[0];
+	cmd.prp2 = dptr[1];
+	cmd.cdw10 = (uint32_t)slba;
+	cmd.cdw11 = (uint32_t)(slba >> 32);
+	cmd.cdw12 = nlb - 1;
+	return host_status(host_cmd(h, q, &cmd, NULL));
+}
+
+static void sgl_data_pointers(void **state)
+{
+	struct host *h = *state;
+	struct host_queue q;
+	uint8_t *src = host_alloc(h, 8 * 4096);
+	uint8_t *dst = host_alloc(h, 8 * 4096);
+	struct pn_sgl_desc *seg = host_alloc(h, 4096);
+	struct pn_list_mem list = {seg, host_iova(h, seg), 4096};
+	uint64_t dptr[2];
+	/* 6 KiB (12 blocks) in odd pieces at byte offsets */
+	struct pn_sgl_piece pieces[5] = {
+		{host_iova(h, src + 3), 1000}, {host_iova(h, src + 5000), 1},
+		{host_iova(h, src + 9001), 3000}, {host_iova(h, src + 16384), 2143},
+		{host_iova(h, src + 20000), 144},
+	};
+
+	assert_int_equal(host_create_io(h, &q, 1, 16, false, 0), 0);
+	fill(src, 8 * 4096, 9);
+
+	/* One Data Block in SGL1. */
+	struct pn_sgl_piece one = {host_iova(h, src + 7), 4096};
+
+	assert_true(pn_sgl_build(&one, 1, 0, &list, dptr) >= 0);
+	assert_int_equal(io_sgl(h, &q, nvme_cmd_write, 1, 10, 8, dptr), 0);
+	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 10, 8, host_iova(h, dst), 0), 0);
+	assert_memory_equal(dst, src + 7, 4096);
+
+	/* A Last Segment of 5 pieces, then Segments chained 3 descriptors at a
+	 * time (as the driver's builder makes them): both read back equal. */
+	for (unsigned per_segment = 0; per_segment <= 3; per_segment += 3) {
+		uint8_t expect[6288];
+		size_t at = 0;
+
+		assert_true(pn_sgl_build(pieces, 5, per_segment, &list, dptr) > 0);
+		assert_int_equal(dptr[1] >> 60, per_segment ? PN_SGL_TYPE_SEGMENT : PN_SGL_TYPE_LAST_SEGMENT);
+		assert_int_equal(io_sgl(h, &q, nvme_cmd_write, 1, 100, 12, dptr), 0);
+		for (int i = 0; i < 5; i++) {
+			memcpy(expect + at, h->arena + (pieces[i].iova - HOST_ARENA_IOVA), pieces[i].len);
+			at += pieces[i].len;
+		}
+		memset(dst, 0, 8192);
+		assert_int_equal(io(h, &q, nvme_cmd_read, 1, 100, 12, host_iova(h, dst), host_iova(h, dst + 4096)), 0);
+		assert_memory_equal(dst, expect, 6144);
+		/* and compare through the same SGL */
+		assert_int_equal(io_sgl(h, &q, nvme_cmd_compare, 1, 100, 12, dptr), 0);
+	}
+
+	/* Errors: the SGL describes less than the command moves; a Bit Bucket;
+	 * a pointer inside a Last Segment; a refused address. */
+	pieces[3].len = 1000;                   /* 5245 bytes for 6144 */
+	assert_true(pn_sgl_build(pieces, 5, 0, &list, dptr) > 0);
+	assert_int_equal(io_sgl(h, &q, nvme_cmd_read, 1, 100, 12, dptr), st(0, NVME_SC_SGL_INVALID_DATA));
+	seg[1].id = 1 << 4;
+	assert_int_equal(io_sgl(h, &q, nvme_cmd_read, 1, 100, 1, dptr), st(0, NVME_SC_SGL_INVALID_TYPE));
+	seg[1].id = PN_SGL_TYPE_SEGMENT << 4;
+	assert_int_equal(io_sgl(h, &q, nvme_cmd_read, 1, 100, 12, dptr), st(0, NVME_SC_SGL_INVALID_LAST));
+	one.iova = 0x7000;
+	assert_true(pn_sgl_build(&one, 1, 0, &list, dptr) >= 0);
+	assert_int_equal(io_sgl(h, &q, nvme_cmd_read, 1, 0, 8, dptr), st(0, NVME_SC_DATA_XFER_ERROR));
+	/* A Segment pointing at itself is cut off, not followed forever. */
+	seg[0].addr = host_iova(h, seg);
+	seg[0].length = 16;
+	seg[0].id = PN_SGL_TYPE_SEGMENT << 4;
+	dptr[0] = host_iova(h, seg);
+	dptr[1] = (uint64_t)16 | (uint64_t)(PN_SGL_TYPE_SEGMENT << 4) << 56;
+	assert_int_equal(io_sgl(h, &q, nvme_cmd_read, 1, 0, 8, dptr), st(0, NVME_SC_SGL_INVALID_COUNT));
+
+	/* Admin commands take PRPs only. */
+	struct pn_sqe ident = {.opc = nvme_admin_identify, .cdw10 = 1, .flags = PN_PSDT_SGL};
+
+	assert_int_equal(admin(h, &ident, NULL), st(0, NVME_SC_INVALID_FIELD));
 }
 
 static void compare_zeroes_dsm_uncorrectable(void **state)
@@ -984,6 +1073,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(prp_list_chained, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_pages_and_prp_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvm_status_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(sgl_data_pointers, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_zeroes_dsm_uncorrectable, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_commands_wrap_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(cq_full_holds_back_fetching, setup, teardown),
