@@ -283,18 +283,36 @@ static void complete_faulty(struct soft_ctrl *c, struct sc_cq *cq, struct pn_cqe
 	fault_used(c, a);
 }
 
-void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, uint16_t cid, uint8_t opc,
+static void error_log_add(struct soft_ctrl *c, uint16_t sqid, const struct pn_sqe *sqe,
+			  uint16_t status)
+{
+	struct sc_error_entry *e = &c->errors[c->error_count % SC_ERROR_LOG_ENTRIES];
+	bool has_lba = sqid != SC_ADMIN_QID &&
+		       (sqe->opc == nvme_cmd_read || sqe->opc == nvme_cmd_write ||
+			sqe->opc == nvme_cmd_compare || sqe->opc == nvme_cmd_write_zeroes ||
+			sqe->opc == nvme_cmd_write_uncor);
+
+	c->error_count++;
+	e->count = c->error_count;
+	e->sqid = sqid;
+	e->cid = sqe->cid;
+	e->status = status;
+	e->lba = has_lba ? (sqe->cdw10 | (uint64_t)sqe->cdw11 << 32) : 0;
+	e->nsid = sqe->nsid;
+}
+
+void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, const struct pn_sqe *sqe,
 		 uint16_t status, uint32_t dw0)
 {
 	struct sc_cq *cq = sq->cq;
 	struct pn_cqe e = {
-		.dw0 = dw0, .sqhd = (uint16_t)sq->head, .sqid = sq->qid, .cid = cid, .status = status,
+		.dw0 = dw0, .sqhd = (uint16_t)sq->head, .sqid = sq->qid, .cid = sqe->cid, .status = status,
 	};
 
 	if (__builtin_expect(status != 0, 0))
-		sc_error_log_add(c, sq->qid, cid, status, 0, 0);
+		error_log_add(c, sq->qid, sqe, status);
 	if (__builtin_expect(c->nr_faults != 0, 0))
-		complete_faulty(c, cq, &e, opc);
+		complete_faulty(c, cq, &e, sqe->opc);
 	else
 		cq_post(c, cq, &e, false);
 }
@@ -310,20 +328,6 @@ void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t 
 	cq_post(c, cq, &e, false);
 	if (cq->irq_pending)
 		irq_flush(c, cq);
-}
-
-void sc_error_log_add(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status,
-		      uint64_t lba, uint32_t nsid)
-{
-	struct sc_error_entry *e = &c->errors[c->error_count % SC_ERROR_LOG_ENTRIES];
-
-	c->error_count++;
-	e->count = c->error_count;
-	e->sqid = sqid;
-	e->cid = cid;
-	e->status = status;
-	e->lba = lba;
-	e->nsid = nsid;
 }
 
 /* Completes outstanding AERs with waiting events. */
@@ -599,7 +603,7 @@ static uint32_t sq_process(struct soft_ctrl *c, struct sc_sq *sq)
 				break;  /* deleted itself, or the controller died */
 		}
 		if (status != SC_NO_COMPLETION)
-			sc_complete(c, sq, sqe.cid, sqe.opc, (uint16_t)status, dw0);
+			sc_complete(c, sq, &sqe, (uint16_t)status, dw0);
 	}
 	sc_stat_add(sq->qid != SC_ADMIN_QID ? &c->stats.io_commands : &c->stats.admin_commands, n);
 	if (sq->active && cq->irq_pending)
@@ -747,6 +751,7 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	rc = -pthread_create(&c->thread, NULL, ctrl_thread, c);
 	if (rc)
 		goto fail;
+	pthread_setname_np(c->thread, "soft_ctrl");   /* for top and perf */
 	*out = c;
 	return 0;
 fail:

@@ -302,7 +302,7 @@ static uint32_t build_log(struct soft_ctrl *c, uint8_t lid, uint8_t *page, uint3
 			e[i].error_count = s->count;
 			e[i].sqid = s->sqid;
 			e[i].cmdid = s->cid;
-			e[i].status_field = s->status >> 1;
+			e[i].status_field = s->status;   /* 15:1 status; phase bit 0 left 0 */
 			e[i].parm_error_location = 0xffff;
 			e[i].lba = s->lba;
 			e[i].nsid = s->nsid;

@@ -200,13 +200,12 @@ int sc_sq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size
 		 struct sc_cq *cq, uint8_t prio);
 void sc_sq_delete(struct soft_ctrl *c, struct sc_sq *sq);
 void sc_cq_delete(struct soft_ctrl *c, struct sc_cq *cq);
-/* Posts a completion (with the fault hooks). */
-void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, uint16_t cid, uint8_t opc,
+/* Posts the completion of `sqe` fetched from `sq` (with the fault hooks;
+ * errors go to the Error Information log). */
+void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, const struct pn_sqe *sqe,
 		 uint16_t status, uint32_t dw0);
 /* Posts a completion as is on the admin CQ (AERs): no faults. */
 void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0);
-void sc_error_log_add(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status,
-		      uint64_t lba, uint32_t nsid);
 void sc_events_flush(struct soft_ctrl *c);
 /* Completes a delayed completion of (sqid, cid) now with `status`: 1 when
  * one was found. */

@@ -406,7 +406,9 @@ static void log_pages(void **state)
 	assert_int_equal(get_log(h, NVME_LOG_LID_ERROR, err, 4096, 0), 0);
 	assert_int_equal(err[0].error_count, 1);
 	assert_int_equal(err[0].sqid, 1);
-	assert_int_equal(err[0].status_field & 0x7ff, NVME_SC_LBA_RANGE);
+	assert_int_equal((err[0].status_field >> 1) & 0xff, NVME_SC_LBA_RANGE);
+	assert_int_equal(err[0].nsid, 1);
+	assert_int_equal(err[0].lba, NS1_BLOCKS);
 	assert_int_equal(err[1].error_count, 0);
 
 	assert_int_equal(get_log(h, NVME_LOG_LID_FW_SLOT, fw, 512, 0), 0);
