@@ -174,9 +174,9 @@ static void drop_all_queues(struct soft_ctrl *c)
 
 /* ---- completions ---- */
 
-static inline bool cq_has_room(struct sc_cq *cq)
+bool sc_cq_room(struct sc_cq *cq, uint32_t n)
 {
-	if (cq->free > cq->reserved)
+	if (cq->free >= cq->reserved + n)
 		return true;
 	/* Only now look at the host's head doorbell: reading it per CQE would
 	 * pull the host's cache line over for nothing. */
@@ -187,7 +187,12 @@ static inline bool cq_has_room(struct sc_cq *cq)
 
 		cq->free = cq->size - 1 - used;
 	}
-	return cq->free > cq->reserved;
+	return cq->free >= cq->reserved + n;
+}
+
+static inline bool cq_has_room(struct sc_cq *cq)
+{
+	return __builtin_expect(cq->free > cq->reserved, 1) || sc_cq_room(cq, 1);
 }
 
 /* Writes one CQE: the body first, the dword holding the phase tag last, so

@@ -21,10 +21,18 @@
  * The controller thread sees register writes by polling: CC.EN 0->1 reads
  * AQA/ASQ/ACQ and sets CSTS.RDY; 1->0 drops every queue, outstanding AER
  * and delayed completion, resets the features and clears CSTS; CC.SHN sets
- * CSTS.SHST to "complete" (the controller keeps no state that needs
- * flushing). Like a real controller it expects the host to wait for RDY to
- * follow EN before writing EN again (a 1->0->1 faster than the thread polls
- * is seen as no change).
+ * CSTS.SHST to "complete" at once (the RAM store needs no flushing) and
+ * drops the queues: nothing more is processed until a reset (CC.EN 1->0).
+ * A setup the controller cannot run with (CC.MPS outside CAP, CSS not NVM,
+ * an admin queue of one entry, ASQ/ACQ unaligned or refused by the
+ * translator) sets CSTS.CFS instead of RDY. Like a real controller it
+ * expects the host to wait for RDY to follow EN before writing EN again (a
+ * 1->0->1 faster than the thread polls is seen as no change). INTMS/INTMC
+ * and the optional registers (CMB, PMR, BP) are not implemented.
+ *
+ * The controller thread spins while there is work and for a while after,
+ * then naps 50 us per idle round (unless never_sleep), so an idle
+ * controller does not hold a core.
  *
  * Supported: admin Identify (CNS 0 namespace, 1 controller, 2 active
  * namespace list, 3 namespace identification descriptors), Get/Set Features

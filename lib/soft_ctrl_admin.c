@@ -459,7 +459,8 @@ static uint32_t admin_abort(struct soft_ctrl *c, const struct pn_sqe *sqe, uint3
 	 * waiting (outstanding AERs, completions held by a DELAY fault) can be
 	 * aborted. dword0 bit 0 set: not aborted. */
 	*dw0 = 1;
-	if (sqid == 0) {
+	/* Aborting an AER posts two completions (the AER's and ours). */
+	if (sqid == 0 && sc_cq_room(&c->cqs[0], 2)) {
 		for (uint32_t i = 0; i < c->aer_count; i++) {
 			if (c->aer_cids[i] == cid) {
 				c->aer_cids[i] = c->aer_cids[--c->aer_count];

@@ -204,7 +204,12 @@ void sc_cq_delete(struct soft_ctrl *c, struct sc_cq *cq);
  * errors go to the Error Information log). */
 void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, const struct pn_sqe *sqe,
 		 uint16_t status, uint32_t dw0);
-/* Posts a completion as is on the admin CQ (AERs): no faults. */
+/* Whether `n` more completions fit in `cq` (beyond those promised to
+ * delayed completions); reads the head doorbell when the cached count says
+ * no. */
+bool sc_cq_room(struct sc_cq *cq, uint32_t n);
+/* Posts a completion as is on the admin CQ (AERs): no faults. The caller
+ * made sure it has room. */
 void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0);
 void sc_events_flush(struct soft_ctrl *c);
 /* Completes a delayed completion of (sqid, cid) now with `status`: 1 when
