@@ -693,6 +693,7 @@ static int config_check(const struct soft_ctrl_config *cfg)
 int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 {
 	struct soft_ctrl *c;
+	pthread_attr_t attr;
 	size_t db_end;
 	uint64_t max_blocks_bytes = 0;
 	int rc = config_check(cfg);
@@ -753,7 +754,23 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	sc_features_reset(c);
 	regs_power_on(c);
 	pn_tsc_hz();   /* calibrate here, not in the first stats call */
-	rc = -pthread_create(&c->thread, NULL, ctrl_thread, c);
+	rc = -pthread_attr_init(&attr);
+	if (rc)
+		goto fail;
+	if (cfg->pin_cpu) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		if (cfg->cpu >= CPU_SETSIZE) {
+			pthread_attr_destroy(&attr);
+			rc = -EINVAL;
+			goto fail;
+		}
+		CPU_SET(cfg->cpu, &set);
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	}
+	rc = -pthread_create(&c->thread, &attr, ctrl_thread, c);
+	pthread_attr_destroy(&attr);
 	if (rc)
 		goto fail;
 	pthread_setname_np(c->thread, "soft_ctrl");   /* for top and perf */

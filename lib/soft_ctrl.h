@@ -92,6 +92,8 @@ struct soft_ctrl_config {
 	const char *model;               /* Identify MN (truncated to 40 bytes), NULL: default */
 	bool null_mode;                  /* see above */
 	bool never_sleep;                /* the thread spins even when idle (benchmarks) */
+	bool pin_cpu;                    /* run the thread on CPU `cpu` only (benchmarks: */
+	unsigned cpu;                    /*  the controller on one core, the host on another) */
 
 	/* Device address -> CPU address of `len` contiguous bytes, or NULL when
 	 * the device may not touch them. Called from the controller thread. */
@@ -111,7 +113,8 @@ void soft_ctrl_config_default(struct soft_ctrl_config *cfg);
 /* Creates the controller (registers at power-on values: CC 0, CSTS 0) and
  * starts its thread. `cfg` is copied (the strings too). Returns 0, -EINVAL
  * for a config outside the ranges above or without a translator, -ENOMEM,
- * or the error of pthread_create(). */
+ * or the error of pthread_create() / pthread_setaffinity_np() (pin_cpu
+ * with a CPU the process may not use). */
 int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out);
 
 /* Stops the thread and frees everything (BAR0 and the stores included).

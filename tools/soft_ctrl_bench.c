@@ -4,7 +4,9 @@
  * head write per batch). Whatever the driver reaches against the software
  * controller is bounded by this figure.
  *
- *   soft_ctrl_bench [seconds per depth] [depth ...]     (default 2 s; 1 8 32 128)
+ *   soft_ctrl_bench [--pin] [seconds per depth] [depth ...]   (default 2 s; 1 8 32 128)
+ *
+ * --pin runs the host loop on CPU 0 and the controller thread on CPU 1.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,12 +170,26 @@ int main(int argc, char **argv)
 	struct soft_ctrl_config cfg;
 	struct host h;
 	struct host_queue q, big;
-	double seconds = argc > 1 ? atof(argv[1]) : 2.0;
+	bool pin = argc > 1 && strcmp(argv[1], "--pin") == 0;
+	double seconds;
 	uint32_t default_depths[] = {1, 8, 32, 128};
 	int rc = 0;
 
+	if (pin) {
+		cpu_set_t set;
+
+		argc--;
+		argv++;
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			perror("sched_setaffinity");
+	}
+	seconds = argc > 1 ? atof(argv[1]) : 2.0;
 	soft_ctrl_config_default(&cfg);
 	cfg.null_mode = true;
+	cfg.pin_cpu = pin;
+	cfg.cpu = 1;
 	cfg.never_sleep = true;
 	cfg.max_queue_entries = 65536;
 	if (host_open(&h, &cfg, 8u << 20) || !host_enable(&h)) {
