@@ -18,7 +18,7 @@
 
 #define HOST_ARENA_IOVA 0x40000000ull
 #define HOST_PAGE 4096u
-#define HOST_WAIT_NS (5ull * 1000000000ull)   /* generous bound of every wait */
+#define HOST_WAIT_NS (20ull * 1000000000ull)  /* generous bound of every wait */
 
 struct host_queue {
 	struct pn_sqe *sq;
