@@ -1,19 +1,17 @@
-/* Software NVMe controller: lifecycle, the polling thread, the register
- * state machine, queues and completion posting (with the fault hooks), and
- * the host->thread mailbox. Commands are in soft_ctrl_admin.c and
- * soft_ctrl_io.c.
+/* Software NVMe controller: lifecycle, the register state machine and the
+ * polling thread. Queues and completions are in soft_ctrl_queue.c, faults
+ * and the host->thread mailbox in soft_ctrl_fault.c, commands in
+ * soft_ctrl_admin.c and soft_ctrl_io.c, data pointers in soft_ctrl_dptr.c.
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "soft_ctrl_priv.h"
 #include "tsc.h"
 
-#define SC_MBOX_TIMEOUT_NS (5ull * 1000000000ull)
 /* Empty polling rounds before the idle thread naps: long enough that a
  * host in a tight loop never sees a nap, short enough that an idle
  * controller does not hold a core of this shared machine. */
@@ -21,14 +19,6 @@
 #define SC_IDLE_NAP_NS 50000
 /* Commands taken from one SQ per visit, so no queue starves the others. */
 #define SC_BURST 64
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void set_padded(char *dst, size_t n, const char *src)
 {
@@ -52,7 +42,7 @@ void soft_ctrl_config_default(struct soft_ctrl_config *cfg)
 
 /* ---- registers ---- */
 
-static volatile uint32_t *doorbell(struct soft_ctrl *c, uint16_t qid, bool cq)
+volatile uint32_t *sc_doorbell(struct soft_ctrl *c, uint16_t qid, bool cq)
 {
 	uint32_t off = cq ? pn_cq_doorbell_offset(qid, c->cfg.dstrd)
 			  : pn_sq_doorbell_offset(qid, c->cfg.dstrd);
@@ -61,7 +51,7 @@ static volatile uint32_t *doorbell(struct soft_ctrl *c, uint16_t qid, bool cq)
 }
 
 /* Registers at power-on (and after the device came back from all ones). */
-static void regs_power_on(struct soft_ctrl *c)
+void sc_regs_power_on(struct soft_ctrl *c)
 {
 	memset(c->bar0, 0, c->bar0_size);
 	sc_reg_write(c, NVME_REG_CAP, (uint32_t)c->cap);
@@ -70,338 +60,11 @@ static void regs_power_on(struct soft_ctrl *c)
 	c->cc_seen = 0;
 }
 
-/* ---- queues ---- */
-
-static void active_sqs_rebuild(struct soft_ctrl *c)
-{
-	uint32_t n = 0;
-
-	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++)
-		if (c->sqs[q].active)
-			c->active_sqs[n++] = &c->sqs[q];
-	c->nr_active_sqs = n;
-}
-
-struct sc_cq *sc_cq_get(struct soft_ctrl *c, uint32_t qid)
-{
-	if (qid > c->cfg.nr_io_queues || !c->cqs[qid].active)
-		return NULL;
-	return &c->cqs[qid];
-}
-
-int sc_cq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien,
-		 uint16_t iv)
-{
-	struct sc_cq *cq = &c->cqs[qid];
-	void *ring = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, iova, (size_t)size * 16);
-
-	if (!ring)
-		return -EFAULT;
-	memset(cq, 0, sizeof(*cq));
-	cq->ring = ring;
-	cq->size = size;
-	cq->free = size - 1;
-	cq->phase = 1;
-	cq->active = true;
-	cq->ien = ien;
-	cq->iv = iv;
-	cq->qid = qid;
-	cq->iova = iova;
-	cq->head_db = doorbell(c, qid, true);
-	*cq->head_db = 0;
-	return 0;
-}
-
-int sc_sq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size,
-		 struct sc_cq *cq, uint8_t prio)
-{
-	struct sc_sq *sq = &c->sqs[qid];
-	void *ring = c->cfg.iova_to_vaddr(c->cfg.dma_ctx, iova, (size_t)size * 64);
-
-	if (!ring)
-		return -EFAULT;
-	memset(sq, 0, sizeof(*sq));
-	sq->ring = ring;
-	sq->size = size;
-	sq->active = true;
-	sq->prio = prio;
-	sq->qid = qid;
-	sq->cq = cq;
-	sq->iova = iova;
-	sq->tail_db = doorbell(c, qid, false);
-	*sq->tail_db = 0;
-	cq->sq_refs++;
-	active_sqs_rebuild(c);
-	return 0;
-}
-
-static void delayed_drop(struct soft_ctrl *c, uint32_t i)
-{
-	c->delayed[i].cq->reserved--;
-	c->delayed[i] = c->delayed[--c->nr_delayed];
-}
-
-void sc_sq_delete(struct soft_ctrl *c, struct sc_sq *sq)
-{
-	/* Completions still delayed for this SQ die with it, as commands a
-	 * device aborts at SQ deletion would (we do not post them). */
-	for (uint32_t i = 0; i < c->nr_delayed;)
-		if (c->delayed[i].cqe.sqid == sq->qid)
-			delayed_drop(c, i);
-		else
-			i++;
-	sq->cq->sq_refs--;
-	sq->active = false;
-	active_sqs_rebuild(c);
-}
-
-void sc_cq_delete(struct soft_ctrl *c, struct sc_cq *cq)
-{
-	cq->active = false;
-}
-
-static void drop_all_queues(struct soft_ctrl *c)
-{
-	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++) {
-		c->sqs[q].active = false;
-		c->cqs[q].active = false;
-	}
-	c->nr_active_sqs = 0;
-	c->nr_delayed = 0;
-	c->aer_count = 0;
-	c->event_count = 0;
-}
-
-/* ---- completions ---- */
-
-bool sc_cq_room(struct sc_cq *cq, uint32_t n)
-{
-	if (cq->free >= cq->reserved + n)
-		return true;
-	/* Only now look at the host's head doorbell: reading it per CQE would
-	 * pull the host's cache line over for nothing. */
-	uint32_t head = __atomic_load_n(cq->head_db, __ATOMIC_ACQUIRE);
-
-	if (head < cq->size) {
-		uint32_t used = cq->tail >= head ? cq->tail - head : cq->tail + cq->size - head;
-
-		cq->free = cq->size - 1 - used;
-	}
-	return cq->free >= cq->reserved + n;
-}
-
-static inline bool cq_has_room(struct sc_cq *cq)
-{
-	return __builtin_expect(cq->free > cq->reserved, 1) || sc_cq_room(cq, 1);
-}
-
-/* Writes one CQE: the body first, the dword holding the phase tag last, so
- * a host that sees the new phase sees the whole entry (x86 keeps stores in
- * order; the release store says so for the compiler and other CPUs). */
-static inline void cq_post(struct soft_ctrl *c, struct sc_cq *cq, const struct pn_cqe *e,
-			   bool stale_phase)
-{
-	struct pn_cqe *slot = &cq->ring[cq->tail];
-	uint16_t phase = cq->phase ^ (stale_phase ? 1 : 0);
-	uint64_t last;
-
-	slot->dw0 = e->dw0;
-	slot->dw1 = e->dw1;
-	last = (uint64_t)e->sqhd | (uint64_t)e->sqid << 16 | (uint64_t)e->cid << 32 |
-	       (uint64_t)((e->status & 0xfffe) | phase) << 48;
-	__atomic_store_n((uint64_t *)&slot->sqhd, last, __ATOMIC_RELEASE);
-	if (++cq->tail == cq->size) {
-		cq->tail = 0;
-		cq->phase ^= 1;
-	}
-	cq->free--;
-	if (cq->ien)
-		cq->irq_pending = true;
-	sc_stat_add(&c->stats.completions, 1);
-}
-
-static void irq_flush(struct soft_ctrl *c, struct sc_cq *cq)
-{
-	cq->irq_pending = false;
-	if (c->cfg.irq) {
-		c->cfg.irq(c->cfg.irq_ctx, cq->iv);
-		sc_stat_add(&c->stats.irqs, 1);
-	}
-}
-
-static struct sc_armed_fault *fault_match(struct soft_ctrl *c, uint16_t sqid, uint8_t opc)
-{
-	for (uint32_t i = 0; i < c->nr_faults; i++) {
-		struct sc_armed_fault *a = &c->faults[i];
-
-		if ((a->f.sqid < 0 || a->f.sqid == sqid) && (a->f.opcode < 0 || a->f.opcode == opc))
-			return a;
-	}
-	return NULL;
-}
-
-static void fault_used(struct soft_ctrl *c, struct sc_armed_fault *a)
-{
-	sc_stat_add(&c->stats.faults_fired, 1);
-	if (--a->left == 0)
-		*a = c->faults[--c->nr_faults];
-}
-
-/* The rare path of sc_complete(): a fault may apply. */
-static void complete_faulty(struct soft_ctrl *c, struct sc_cq *cq, struct pn_cqe *e, uint8_t opc)
-{
-	struct sc_armed_fault *a = fault_match(c, e->sqid, opc);
-	enum soft_ctrl_fault_kind kind;
-
-	if (!a) {
-		cq_post(c, cq, e, false);
-		return;
-	}
-	kind = a->f.kind;
-	switch (kind) {
-	case SOFT_CTRL_FAULT_DELAY:
-		if (c->nr_delayed == SC_MAX_DELAYED) {
-			cq_post(c, cq, e, false);
-			return;  /* not used up: the next command gets it */
-		}
-		c->delayed[c->nr_delayed].cqe = *e;
-		c->delayed[c->nr_delayed].cq = cq;
-		c->delayed[c->nr_delayed].due_ns = now_ns() + (uint64_t)a->f.delay_us * 1000;
-		c->nr_delayed++;
-		cq->reserved++;
-		break;
-	case SOFT_CTRL_FAULT_DROP:
-		break;
-	case SOFT_CTRL_FAULT_DUPLICATE:
-		cq_post(c, cq, e, false);
-		if (cq_has_room(cq))
-			cq_post(c, cq, e, false);
-		break;
-	case SOFT_CTRL_FAULT_WRONG_CID:
-		e->cid ^= a->f.cid_xor ? a->f.cid_xor : 0x8000;
-		cq_post(c, cq, e, false);
-		break;
-	case SOFT_CTRL_FAULT_STALE_PHASE:
-		cq_post(c, cq, e, true);
-		break;
-	}
-	fault_used(c, a);
-}
-
-static void error_log_add(struct soft_ctrl *c, uint16_t sqid, const struct pn_sqe *sqe,
-			  uint16_t status)
-{
-	struct sc_error_entry *e = &c->errors[c->error_count % SC_ERROR_LOG_ENTRIES];
-	bool has_lba = sqid != SC_ADMIN_QID &&
-		       (sqe->opc == nvme_cmd_read || sqe->opc == nvme_cmd_write ||
-			sqe->opc == nvme_cmd_compare || sqe->opc == nvme_cmd_write_zeroes ||
-			sqe->opc == nvme_cmd_write_uncor);
-
-	c->error_count++;
-	e->count = c->error_count;
-	e->sqid = sqid;
-	e->cid = sqe->cid;
-	e->status = status;
-	e->lba = has_lba ? (sqe->cdw10 | (uint64_t)sqe->cdw11 << 32) : 0;
-	e->nsid = sqe->nsid;
-}
-
-void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, const struct pn_sqe *sqe,
-		 uint16_t status, uint32_t dw0)
-{
-	struct sc_cq *cq = sq->cq;
-	struct pn_cqe e = {
-		.dw0 = dw0, .sqhd = (uint16_t)sq->head, .sqid = sq->qid, .cid = sqe->cid, .status = status,
-	};
-
-	if (__builtin_expect(status != 0, 0))
-		error_log_add(c, sq->qid, sqe, status);
-	if (__builtin_expect(c->nr_faults != 0, 0))
-		complete_faulty(c, cq, &e, sqe->opc);
-	else
-		cq_post(c, cq, &e, false);
-}
-
-void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0)
-{
-	struct sc_cq *cq = &c->cqs[0];
-	struct pn_cqe e = {
-		.dw0 = dw0, .sqhd = (uint16_t)c->sqs[0].head, .sqid = 0, .cid = cid, .status = status,
-	};
-
-	/* The caller checked the admin CQ has room. */
-	cq_post(c, cq, &e, false);
-	if (cq->irq_pending)
-		irq_flush(c, cq);
-}
-
-/* Completes outstanding AERs with waiting events. */
-void sc_events_flush(struct soft_ctrl *c)
-{
-	while (c->aer_count && c->event_count && c->cqs[0].active && cq_has_room(&c->cqs[0])) {
-		uint32_t dw0 = c->events[0];
-
-		memmove(c->events, c->events + 1, --c->event_count * sizeof(c->events[0]));
-		sc_post_admin(c, c->aer_cids[--c->aer_count], 0, dw0);
-	}
-}
-
-int sc_delayed_abort(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status)
-{
-	for (uint32_t i = 0; i < c->nr_delayed; i++) {
-		struct sc_delayed *d = &c->delayed[i];
-
-		if (d->cqe.sqid == sqid && d->cqe.cid == cid) {
-			struct sc_cq *cq = d->cq;
-			struct pn_cqe e = d->cqe;
-
-			e.status = status;
-			delayed_drop(c, i);
-			if (cq_has_room(cq))
-				cq_post(c, cq, &e, false);
-			if (cq->irq_pending)
-				irq_flush(c, cq);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static bool delayed_process(struct soft_ctrl *c)
-{
-	uint64_t now = now_ns();
-	bool posted = false;
-
-	for (uint32_t i = 0; i < c->nr_delayed;) {
-		struct sc_delayed *d = &c->delayed[i];
-		struct sc_cq *cq = d->cq;
-
-		if (d->due_ns > now) {
-			i++;
-			continue;
-		}
-		struct pn_cqe e = d->cqe;
-
-		cq->reserved--;
-		if (!cq_has_room(cq)) {
-			cq->reserved++;
-			i++;
-			continue;
-		}
-		c->delayed[i] = c->delayed[--c->nr_delayed];
-		cq_post(c, cq, &e, false);
-		if (cq->irq_pending)
-			irq_flush(c, cq);
-		posted = true;
-	}
-	return posted;
-}
-
 /* ---- the state machine ---- */
 
 static void ctrl_disable(struct soft_ctrl *c)
 {
-	drop_all_queues(c);
+	sc_drop_all_queues(c);
 	sc_features_reset(c);
 	c->enabled = false;
 	c->fatal = false;
@@ -409,7 +72,7 @@ static void ctrl_disable(struct soft_ctrl *c)
 	sc_stat_add(&c->stats.resets, 1);
 }
 
-static void ctrl_fatal(struct soft_ctrl *c)
+void sc_ctrl_fatal(struct soft_ctrl *c)
 {
 	c->fatal = true;
 	sc_reg_write(c, NVME_REG_CSTS, sc_reg_read(c, NVME_REG_CSTS) | NVME_CSTS_CFS_MASK << NVME_CSTS_CFS_SHIFT);
@@ -428,15 +91,15 @@ static void ctrl_enable(struct soft_ctrl *c, uint32_t cc)
 	if (mps > NVME_CAP_MPSMAX(c->cap) || mps < NVME_CAP_MPSMIN(c->cap) ||
 	    ((cc >> NVME_CC_CSS_SHIFT) & NVME_CC_CSS_MASK) != NVME_CC_CSS_NVM ||
 	    sq_size < 2 || cq_size < 2) {
-		ctrl_fatal(c);
+		sc_ctrl_fatal(c);
 		return;
 	}
 	c->page_shift = 12 + mps;
 	c->page_size = 1u << c->page_shift;
 	if ((asq | acq) & (c->page_size - 1) || sc_cq_create(c, 0, acq, cq_size, true, 0) ||
 	    sc_sq_create(c, 0, asq, sq_size, &c->cqs[0], 0)) {
-		drop_all_queues(c);
-		ctrl_fatal(c);
+		sc_drop_all_queues(c);
+		sc_ctrl_fatal(c);
 		return;
 	}
 	c->enabled = true;
@@ -465,118 +128,9 @@ static void cc_changed(struct soft_ctrl *c, uint32_t cc)
 		csts &= ~(NVME_CSTS_SHST_MASK << NVME_CSTS_SHST_SHIFT);
 		csts |= NVME_CSTS_SHST_CMPLT << NVME_CSTS_SHST_SHIFT;
 		sc_reg_write(c, NVME_REG_CSTS, csts);
-		drop_all_queues(c);
+		sc_drop_all_queues(c);
 		c->enabled = false;
 	}
-}
-
-/* ---- the mailbox ---- */
-
-static void mailbox_handle(struct soft_ctrl *c, uint64_t seq)
-{
-	pthread_mutex_lock(&c->mbox_lock);
-	if (c->mbox_clear_faults)
-		c->nr_faults = 0;
-	c->mbox_clear_faults = false;
-	for (uint32_t i = 0; i < c->mbox_nr_faults && c->nr_faults < SOFT_CTRL_MAX_FAULTS; i++) {
-		c->faults[c->nr_faults].f = c->mbox_faults[i];
-		c->faults[c->nr_faults].left = c->mbox_faults[i].count ? c->mbox_faults[i].count : 1;
-		c->nr_faults++;
-	}
-	c->mbox_nr_faults = 0;
-	for (uint32_t i = 0; i < c->mbox_nr_events && c->event_count < SC_MAX_EVENTS; i++)
-		c->events[c->event_count++] = c->mbox_events[i];
-	c->mbox_nr_events = 0;
-	if (c->mbox_hang >= 0)
-		c->hung = c->mbox_hang;
-	c->mbox_hang = -1;
-	if (c->mbox_fatal && !c->gone)
-		ctrl_fatal(c);
-	c->mbox_fatal = false;
-	if (c->mbox_gone >= 0 && c->mbox_gone != c->gone) {
-		c->gone = c->mbox_gone;
-		drop_all_queues(c);
-		c->enabled = false;
-		c->fatal = false;
-		if (c->gone)
-			memset(c->bar0, 0xff, c->bar0_size);
-		else
-			regs_power_on(c);
-	}
-	c->mbox_gone = -1;
-	pthread_mutex_unlock(&c->mbox_lock);
-	c->mbox_seen = seq;
-	__atomic_store_n(&c->mbox_ack, seq, __ATOMIC_RELEASE);
-	sc_events_flush(c);
-}
-
-/* Host side: publishes the request made under the lock, waits for the
- * thread to take it. Called with mbox_lock held; releases it. */
-static int mailbox_post_unlock(struct soft_ctrl *c)
-{
-	uint64_t seq = __atomic_add_fetch(&c->mbox_seq, 1, __ATOMIC_ACQ_REL);
-	uint64_t deadline = now_ns() + SC_MBOX_TIMEOUT_NS;
-
-	pthread_mutex_unlock(&c->mbox_lock);
-	while (__atomic_load_n(&c->mbox_ack, __ATOMIC_ACQUIRE) < seq) {
-		if (now_ns() > deadline)
-			return -ETIMEDOUT;
-		sched_yield();
-	}
-	return 0;
-}
-
-int soft_ctrl_inject(struct soft_ctrl *c, const struct soft_ctrl_fault *fault)
-{
-	if (fault->kind < SOFT_CTRL_FAULT_DELAY || fault->kind > SOFT_CTRL_FAULT_STALE_PHASE)
-		return -EINVAL;
-	pthread_mutex_lock(&c->mbox_lock);
-	if (c->mbox_nr_faults == SOFT_CTRL_MAX_FAULTS) {
-		pthread_mutex_unlock(&c->mbox_lock);
-		return -ENOSPC;
-	}
-	c->mbox_faults[c->mbox_nr_faults++] = *fault;
-	return mailbox_post_unlock(c);
-}
-
-int soft_ctrl_inject_clear(struct soft_ctrl *c)
-{
-	pthread_mutex_lock(&c->mbox_lock);
-	c->mbox_clear_faults = true;
-	c->mbox_nr_faults = 0;
-	return mailbox_post_unlock(c);
-}
-
-int soft_ctrl_fault_fatal(struct soft_ctrl *c)
-{
-	pthread_mutex_lock(&c->mbox_lock);
-	c->mbox_fatal = true;
-	return mailbox_post_unlock(c);
-}
-
-int soft_ctrl_fault_hang(struct soft_ctrl *c, bool hang)
-{
-	pthread_mutex_lock(&c->mbox_lock);
-	c->mbox_hang = hang;
-	return mailbox_post_unlock(c);
-}
-
-int soft_ctrl_fault_all_ones(struct soft_ctrl *c, bool gone)
-{
-	pthread_mutex_lock(&c->mbox_lock);
-	c->mbox_gone = gone;
-	return mailbox_post_unlock(c);
-}
-
-int soft_ctrl_async_event(struct soft_ctrl *c, uint32_t dw0)
-{
-	pthread_mutex_lock(&c->mbox_lock);
-	if (c->mbox_nr_events == SC_MAX_EVENTS) {
-		pthread_mutex_unlock(&c->mbox_lock);
-		return -ENOSPC;
-	}
-	c->mbox_events[c->mbox_nr_events++] = dw0;
-	return mailbox_post_unlock(c);
 }
 
 /* ---- the thread ---- */
@@ -592,7 +146,7 @@ static uint32_t sq_process(struct soft_ctrl *c, struct sc_sq *sq)
 	 * answer is an asynchronous event, ours (for now) to ignore it. */
 	if (tail == sq->head || tail >= sq->size)
 		return 0;
-	while (sq->head != tail && n < SC_BURST && cq_has_room(cq)) {
+	while (sq->head != tail && n < SC_BURST && sc_cq_has_room(cq)) {
 		struct pn_sqe sqe = sq->ring[sq->head];
 		uint32_t status;
 		uint32_t dw0 = 0;
@@ -612,7 +166,7 @@ static uint32_t sq_process(struct soft_ctrl *c, struct sc_sq *sq)
 	}
 	sc_stat_add(sq->qid != SC_ADMIN_QID ? &c->stats.io_commands : &c->stats.admin_commands, n);
 	if (sq->active && cq->irq_pending)
-		irq_flush(c, cq);
+		sc_irq_flush(c, cq);
 	return n;
 }
 
@@ -636,7 +190,7 @@ static void *ctrl_thread(void *arg)
 		uint64_t round_start = busy_start ? 0 : pn_tsc();
 
 		if (seq != c->mbox_seen)
-			mailbox_handle(c, seq);
+			sc_mailbox_handle(c, seq);
 		if (c->hung || c->gone) {
 			nap();
 			continue;
@@ -649,7 +203,7 @@ static void *ctrl_thread(void *arg)
 			for (uint32_t i = 0; i < c->nr_active_sqs; i++)
 				work += sq_process(c, c->active_sqs[i]);
 			if (c->nr_delayed)
-				work += delayed_process(c);
+				work += sc_delayed_process(c);
 		}
 		if (work) {
 			idle = 0;
@@ -752,7 +306,7 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	if (!cfg->mdts)
 		c->max_xfer = UINT64_MAX;
 	sc_features_reset(c);
-	regs_power_on(c);
+	sc_regs_power_on(c);
 	pn_tsc_hz();   /* calibrate here, not in the first stats call */
 	rc = -pthread_attr_init(&attr);
 	if (rc)

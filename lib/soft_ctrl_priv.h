@@ -192,7 +192,71 @@ static inline void sc_stat_add(uint64_t *counter, uint64_t n)
 	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
 }
 
+/* Whether `n` more completions fit in `cq` (beyond those promised to
+ * delayed completions); reads the head doorbell when the cached count says
+ * no. */
+bool sc_cq_room(struct sc_cq *cq, uint32_t n);
+
+/* sc_cq_room(cq, 1), the common case without a call. */
+static inline bool sc_cq_has_room(struct sc_cq *cq)
+{
+	return __builtin_expect(cq->free > cq->reserved, 1) || sc_cq_room(cq, 1);
+}
+
+/* Writes one CQE: the body first, the dword holding the phase tag last, so
+ * a host that sees the new phase sees the whole entry (x86 keeps stores in
+ * order; the release store says so for the compiler and other CPUs). */
+static inline void sc_cq_post(struct soft_ctrl *c, struct sc_cq *cq, const struct pn_cqe *e,
+			      bool stale_phase)
+{
+	struct pn_cqe *slot = &cq->ring[cq->tail];
+	uint16_t phase = cq->phase ^ (stale_phase ? 1 : 0);
+	uint64_t last;
+
+	slot->dw0 = e->dw0;
+	slot->dw1 = e->dw1;
+	last = (uint64_t)e->sqhd | (uint64_t)e->sqid << 16 | (uint64_t)e->cid << 32 |
+	       (uint64_t)((e->status & 0xfffe) | phase) << 48;
+	__atomic_store_n((uint64_t *)&slot->sqhd, last, __ATOMIC_RELEASE);
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	cq->free--;
+	if (cq->ien)
+		cq->irq_pending = true;
+	sc_stat_add(&c->stats.completions, 1);
+}
+
+/* Calls the creator's interrupt hook for the CQ's vector (once for the
+ * completions posted since the last call). */
+static inline void sc_irq_flush(struct soft_ctrl *c, struct sc_cq *cq)
+{
+	cq->irq_pending = false;
+	if (c->cfg.irq) {
+		c->cfg.irq(c->cfg.irq_ctx, cq->iv);
+		sc_stat_add(&c->stats.irqs, 1);
+	}
+}
+
 /* soft_ctrl.c */
+volatile uint32_t *sc_doorbell(struct soft_ctrl *c, uint16_t qid, bool cq);
+void sc_regs_power_on(struct soft_ctrl *c);
+void sc_ctrl_fatal(struct soft_ctrl *c);
+
+/* soft_ctrl_fault.c */
+/* Posts `e` on `cq` as the armed faults say (at least one is armed). */
+void sc_complete_faulty(struct soft_ctrl *c, struct sc_cq *cq, struct pn_cqe *e, uint8_t opc);
+/* Forgets delayed completion `i` (its CQ space is given back). */
+void sc_delayed_drop(struct soft_ctrl *c, uint32_t i);
+/* Posts the delayed completions that are due; true when one was. */
+bool sc_delayed_process(struct soft_ctrl *c);
+/* Takes the host's requests up to `seq`. */
+void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq);
+
+/* soft_ctrl_queue.c */
+void sc_drop_all_queues(struct soft_ctrl *c);
+
 struct sc_cq *sc_cq_get(struct soft_ctrl *c, uint32_t qid);
 int sc_cq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien,
 		 uint16_t iv);
@@ -204,10 +268,6 @@ void sc_cq_delete(struct soft_ctrl *c, struct sc_cq *cq);
  * errors go to the Error Information log). */
 void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, const struct pn_sqe *sqe,
 		 uint16_t status, uint32_t dw0);
-/* Whether `n` more completions fit in `cq` (beyond those promised to
- * delayed completions); reads the head doorbell when the cached count says
- * no. */
-bool sc_cq_room(struct sc_cq *cq, uint32_t n);
 /* Posts a completion as is on the admin CQ (AERs): no faults. The caller
  * made sure it has room. */
 void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0);
