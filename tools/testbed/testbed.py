@@ -11,7 +11,10 @@ built project run there), streaming its output and exiting with its exit code.
     testbed.py prepare                       fetch and build what the guest needs
 
 Everything it needs (Debian packages, the guest kernel, the initramfs) is
-prepared on first use and cached under build/testbed/.
+prepared on first use and cached under build/testbed/. The emulator is Debian's
+QEMU with the fixes of tools/testbed/qemu/*.patch, built by build-qemu.sh on
+first use and cached outside the clone (/var/cache/pynvme/qemu-<key>);
+--stock-qemu runs Debian's unpatched binary instead, $PYNVME_QEMU another one.
 """
 import argparse
 import os
@@ -42,6 +45,7 @@ BUSYBOX = "/bin/busybox"  # from busybox-static: the guest's init needs no libc
 GUEST_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "virtio_console",
                  "vfio_iommu_type1", "vfio-pci"]
 NVME_CLASS = "0x010802"
+QEMU_BUILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build-qemu.sh")
 
 
 def die(msg, code=2):
@@ -142,11 +146,47 @@ def initramfs(kroot, version):
     return out
 
 
-def prepare():
+def qemu_binary(stock=False):
+    """(path, description) of the emulator to boot. The patched build is the
+    default and is built when missing: a test bed that quietly ran the stock
+    binary would bring back the crashes the patches fix."""
+    override = os.environ.get("PYNVME_QEMU")
+    if override:
+        if not os.access(override, os.X_OK):
+            die(f"PYNVME_QEMU={override} is not an executable")
+        return override, f"{override} (from $PYNVME_QEMU)"
+    if stock:
+        path = shutil.which("qemu-system-x86_64")
+        return path, f"{path} (Debian's stock build, unpatched: --stock-qemu)"
+    proc = subprocess.run([QEMU_BUILD], stdout=subprocess.PIPE, text=True)  # progress on stderr
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        die(f"building the test bed's patched QEMU failed ({QEMU_BUILD}, exit {proc.returncode}); "
+            f"see the messages above (--stock-qemu boots Debian's unpatched QEMU instead)")
+    path = lines[-1]
+    if not os.access(path, os.X_OK):
+        die(f"{QEMU_BUILD} gave {path}, which is not an executable")
+    info = os.path.join(os.path.dirname(os.path.dirname(path)), "info")
+    what = []
+    try:
+        with open(info) as f:
+            for line in f:
+                word, _, rest = line.strip().partition(" ")
+                if word == "debian-source":
+                    what.insert(0, f"Debian {rest}")
+                elif word == "patch":
+                    what.append(rest.split()[0])
+    except OSError:
+        pass
+    return path, f"{path} ({' + '.join(what) or 'patched'})"
+
+
+def prepare(stock_qemu=False):
     os.makedirs(CACHE, exist_ok=True)
     ensure_packages()
     vmlinuz, kroot, version = guest_kernel()
-    return vmlinuz, initramfs(kroot, version), kroot
+    qemu = qemu_binary(stock_qemu)
+    return vmlinuz, initramfs(kroot, version), kroot, qemu
 
 
 # --------------------------------------------------------------- guest layout
@@ -273,7 +313,7 @@ def relay_qmp(port_path, qmp_path, stop):
 # -------------------------------------------------------------------- running
 
 def boot(args, interactive):
-    vmlinuz, initrd, kroot = prepare()
+    vmlinuz, initrd, kroot, (qemu_path, qemu_what) = prepare(args.stock_qemu)
     os.makedirs(RUNS, exist_ok=True)
     rundir = tempfile.mkdtemp(prefix="run-", dir=RUNS)
     sockdir = tempfile.mkdtemp(prefix="pynvme-testbed-")
@@ -300,7 +340,7 @@ def boot(args, interactive):
     cmdline = (f"console=ttyS0 panic=-1 quiet intel_iommu=on pynvme_proj={PROJECT} "
                f"pynvme_rundir={rundir} pynvme_mode={'shell' if interactive else 'run'} "
                f"pynvme_hugepages={args.hugepages}")
-    qemu = ["qemu-system-x86_64",
+    qemu = [qemu_path,
             "-machine", f"q35,accel={accel},kernel-irqchip=split",
             "-device", "intel-iommu,intremap=on,aw-bits=48",
             "-cpu", "host" if args.kvm else "max", "-m", str(args.mem), "-smp", str(args.smp),
@@ -322,6 +362,7 @@ def boot(args, interactive):
         qemu += ["-display", "none", "-serial", "stdio", "-monitor", "none"]
     if args.verbose:
         say(" ".join(shlex.quote(a) for a in qemu))
+    say(f"QEMU: {qemu_what}")
     say(f"booting the guest ({len(ctrls)} controller(s), {accel}); QMP at {qmp}")
     stop = threading.Event()
     proc = subprocess.Popen(qemu, stdin=None if interactive else subprocess.DEVNULL,
@@ -394,6 +435,8 @@ def main():
         p.add_argument("--smp", type=int, default=2)
         p.add_argument("--hugepages", type=int, default=256, help="2 MiB hugepages in the guest")
         p.add_argument("--kvm", action="store_true", help="use KVM (nested KVM hangs on some hosts)")
+        p.add_argument("--stock-qemu", action="store_true",
+                       help="boot Debian's unpatched QEMU instead of the patched build")
         p.add_argument("--timeout", type=int, default=3600 if name == "run" else 0,
                        help="kill the guest after this many seconds (0: never)")
         p.add_argument("--qmp", help="path of the host's QMP socket")
