@@ -12,9 +12,11 @@ freed the Format's request while the next chunk ran on, and QEMU died of
 SIGSEGV when it completed (tools/testbed/qemu/ has the patch and the evidence).
 
 These run on test.toml's third controller, one 2 GiB file-backed namespace
-(the size the crashes were reported with: two chunks), in several rounds each:
-whether a round catches the format between its chunks depends on timing, so a
-round can pass without exercising the bug, never fail because of timing.
+(the size the crashes were reported with: two chunks), in several rounds each.
+Each round first scatters writes over the namespace, so that discarding them
+keeps the first chunk busy well past the 10 ms timeout. Whether a round catches
+the format between its chunks still depends on timing: a round can pass
+without exercising the bug, never fail because of timing.
 """
 import logging
 import time
@@ -65,11 +67,28 @@ def format_with_short_timeout(s):
         return True
 
 
+def scatter_writes(s, count=256):
+    """Writes 4 KiB at `count` random places of the namespace and flushes
+    them, so that a format has data to discard: QEMU's file backend then takes
+    long enough (0.05-0.5 s for 256 extents on this machine's ext4) for the
+    reset to land while it formats, where an empty sparse file (or data
+    still in the page cache) formats in about a millisecond."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = s.ns.ioworker(io_size=8, lba_align=8, lba_random=True, read_percentage=0,
+                          qdepth=64, io_count=count).start().close()
+        assert r.error == 0 and r.io_count_write == count
+        q = d.Qpair(s.ctrl, 2)
+        s.ns.flush(q).waitdone()
+        q.delete()
+
+
 def interrupted_format():
-    """A session that formats with a 10 ms timeout and closes (CC.EN=0)
-    straight away. Returns whether the format was timed out."""
+    """A session that writes data, formats with a 10 ms timeout and closes
+    (CC.EN=0) straight away. Returns whether the format was timed out."""
     s = Session()
     try:
+        scatter_writes(s)
         return format_with_short_timeout(s)
     finally:
         s.close()
