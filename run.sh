@@ -15,6 +15,9 @@ esac
 tools/install-deps.sh
 make -j"$(nproc)" >/dev/null
 TESTBED=tools/testbed/testbed.py
+# the guest kernel and the patched QEMU (built once, cached outside the clone:
+# tools/testbed/build-qemu.sh), before any test boots a guest
+$TESTBED prepare
 case "$action" in
     main)
         exec $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" ;;

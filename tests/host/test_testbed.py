@@ -72,3 +72,44 @@ def test_run_without_a_command_is_refused():
     proc = run_testbed("run")
     assert proc.returncode == 2
     assert "run needs a command" in proc.stdout
+
+
+BUILD_QEMU = os.path.join(ROOT, "tools", "testbed", "build-qemu.sh")
+
+
+def qemu_path_for(tmp_path, patches):
+    """The cached binary's path build-qemu.sh gives for this set of patches
+    (a copy of the script beside its own qemu/ folder; nothing is built)."""
+    tools = tmp_path / "tools"
+    (tools / "qemu").mkdir(parents=True, exist_ok=True)
+    for old in (tools / "qemu").glob("*.patch"):
+        old.unlink()
+    for name, text in patches.items():
+        (tools / "qemu" / name).write_text(text)
+    script = tools / "build-qemu.sh"
+    script.write_bytes(open(BUILD_QEMU, "rb").read())
+    script.chmod(0o755)
+    env = dict(os.environ, PYNVME_QEMU_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.run([str(script), "--path"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_patched_qemu_is_rebuilt_when_a_patch_changes(tmp_path):
+    one = qemu_path_for(tmp_path, {"0001-fix.patch": "--- a/x\n+++ b/x\n"})
+    assert one.startswith(str(tmp_path / "cache" / "qemu-")) and one.endswith("/bin/qemu-system-x86_64")
+    assert qemu_path_for(tmp_path, {"0001-fix.patch": "--- a/x\n+++ b/x\n"}) == one
+    assert qemu_path_for(tmp_path, {"0001-fix.patch": "--- a/x\n+++ b/y\n"}) != one
+    assert qemu_path_for(tmp_path, {}) != one
+
+
+def test_the_boot_says_which_qemu_runs():
+    proc = run_testbed("run", "--", "true")
+    assert proc.returncode == 0, proc.stdout
+    line = [l for l in proc.stdout.splitlines() if l.startswith("testbed: QEMU: ")]
+    assert line, proc.stdout
+    patches = sorted(os.listdir(os.path.join(ROOT, "tools", "testbed", "qemu")))
+    for p in (p for p in patches if p.endswith(".patch")):
+        assert p in line[0], f"{p} not named in: {line[0]}"
+    assert "/var/cache/" in line[0] or "/.cache/" in line[0] or "PYNVME_QEMU" in line[0]
