@@ -106,10 +106,14 @@ fetch_source() {
                 -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
                 -o "APT::Sandbox::User=root")
     say "fetching Debian's source of qemu $version"
-    apt-get "${opts[@]}" update -q >&2 || die "apt-get update (deb-src) failed"
-    (cd "$dest" && apt-get "${opts[@]}" source -q "qemu=$version" >&2) ||
-        die "apt-get source qemu=$version failed"
+    apt-get "${opts[@]}" update -q >"$apt/fetch.log" 2>&1 ||
+        { tail -20 "$apt/fetch.log" >&2; die "apt-get update (deb-src) failed"; }
+    (cd "$dest" && apt-get "${opts[@]}" source -q "qemu=$version" >>"$apt/fetch.log" 2>&1) ||
+        { tail -20 "$apt/fetch.log" >&2; die "apt-get source qemu=$version failed (if the archive no longer has that version, upgrade qemu-system-x86 first)"; }
 }
+
+WORK=""
+cleanup() { [ -z "$WORK" ] || rm -rf "$WORK"; }
 
 main() {
     local mode=${1:-build}
@@ -134,11 +138,12 @@ main() {
         echo "$out/bin/qemu-system-x86_64"
         return 0
     fi
-    local start=$SECONDS work
+    local start=$SECONDS
     say "building QEMU (Debian $version + $(patches | wc -l) patch(es)) into $out; this takes a while once"
     install_build_deps
-    work=$(mktemp -d "$root/qemu-$key.build.XXXXXX")
-    trap 'rm -rf "$work"' EXIT
+    WORK=$(mktemp -d "$root/qemu-$key.build.XXXXXX")
+    trap cleanup EXIT
+    local work=$WORK
     chmod 755 "$work"
     fetch_source "$version" "$work" "$work/apt"
     local src
