@@ -837,6 +837,14 @@ int pn_ctrl_reset(struct pn_ctrl *c)
 	return pn_ctrl_init(c);
 }
 
+void pn_ctrl_set_admin_timeout(struct pn_ctrl *c, uint32_t timeout_ms)
+{
+	pthread_mutex_lock(&c->admin_lock);
+	if (c->adminq_ready)
+		pn_queue_set_timeout(&c->adminq, timeout_ms);
+	pthread_mutex_unlock(&c->admin_lock);
+}
+
 void pn_ctrl_set_timeout(struct pn_ctrl *c, uint32_t timeout_ms)
 {
 	pthread_mutex_lock(&c->admin_lock);

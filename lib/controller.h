@@ -236,6 +236,10 @@ int pn_ctrl_power_restored(struct pn_ctrl *c);
  * created afterwards (and existing ones). */
 void pn_ctrl_set_timeout(struct pn_ctrl *c, uint32_t timeout_ms);
 
+/* Sets the timeout of the admin queue alone (c->timeout_ms stays): for one
+ * long command such as a Format, then set back to c->timeout_ms. */
+void pn_ctrl_set_admin_timeout(struct pn_ctrl *c, uint32_t timeout_ms);
+
 /* Pops one AER event (completion dword0 of a driver AER) into *dw0.
  * Returns 1 when one was pending, 0 otherwise. */
 int pn_ctrl_aer_pop(struct pn_ctrl *c, uint32_t *dw0);

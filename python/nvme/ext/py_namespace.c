@@ -28,6 +28,7 @@
 #define TABLE_CAPSULE "nvme.verify_table"
 #define STATUS_MISCOMPARE ((uint16_t)(0x2 << 9 | 0x81 << 1))   /* 02/81, phase 0 */
 #define MAX_DSM_RANGES 256
+#define FORMAT_TIMEOUT_MS 100000
 
 typedef struct {
 	PyObject_HEAD
@@ -842,7 +843,13 @@ static PyObject *ns_format(NamespaceObject *self, PyObject *args, PyObject *kwar
 	sqe.nsid = self->nsid;
 	sqe.cdw10 = (uint32_t)((idx >> 4) << 12 | ses << 9 | pil << 8 | pi << 5 | mset << 4 | (idx & 0xf));
 	Py_BEGIN_ALLOW_THREADS
+	/* a Format may take long on a real drive: at least FORMAT_TIMEOUT_MS for
+	 * it, as the original pynvme's Namespace.format() gave it (a script
+	 * that wants a short timeout sends Controller.format()) */
+	if (c->timeout_ms && c->timeout_ms < FORMAT_TIMEOUT_MS)
+		pn_ctrl_set_admin_timeout(c, FORMAT_TIMEOUT_MS);
 	rc = pn_ctrl_admin_sync(c, &sqe, 0, 0, &cqe);
+	pn_ctrl_set_admin_timeout(c, c->timeout_ms);
 	Py_END_ALLOW_THREADS
 	if (rc == -EIO) {
 		pn_clear_error();
