@@ -52,6 +52,13 @@ struct io_buf {
 	uint64_t range_iova;
 };
 
+/* Completions the loop saw posted at one moment: their latency ends there,
+ * though they are reaped after the doorbell write of their replacements. */
+struct seen_run {
+	uint32_t count;
+	uint64_t tsc;
+};
+
 /* The worker thread's bookkeeping (kept in memory, not locals, so it
  * survives the jump out of a SIGBUS). */
 struct run_state {
@@ -64,6 +71,8 @@ struct run_state {
 	uint64_t trace_base;         /* replay: time 0 of the trace */
 	struct pn_io io;             /* generated, not yet sent (pending) */
 	bool pending, generator_done;
+	struct seen_run *seen;       /* this turn's posted completions, send_ahead_max */
+	uint32_t nseen;
 };
 
 struct pn_ioworker {
@@ -331,6 +340,7 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 	w->slots = calloc(w->qsize, sizeof(*w->slots));
 	w->bufs = calloc(w->nbufs, sizeof(*w->bufs));
 	w->buf_free = calloc(w->nbufs, sizeof(*w->buf_free));
+	w->rs.seen = calloc(w->send_ahead_max, sizeof(*w->rs.seen));
 	w->res.nseconds = 0;
 	{
 		uint32_t n = cfg->max_seconds;
@@ -344,7 +354,7 @@ int pn_ioworker_create(const struct pn_ioworker_config *cfg, struct pn_ioworker 
 		w->res.cmdlist = calloc(cfg->cmdlist_count, sizeof(*w->res.cmdlist));
 		w->res.ncmdlist = cfg->cmdlist_count;
 	}
-	if (!w->slots || !w->bufs || !w->buf_free || !w->res.io_per_second ||
+	if (!w->slots || !w->bufs || !w->buf_free || !w->rs.seen || !w->res.io_per_second ||
 	    (cfg->cmdlist_count && !w->res.cmdlist)) {
 		pn_ioworker_free(w);
 		return pn_fail(ENOMEM, "ioworker: no memory");
@@ -800,20 +810,44 @@ static inline void send_ios(struct pn_ioworker *w, uint32_t limit)
 /* The doorbell hold after posted completions: waits until the device has
  * posted nothing new for the pacer's hold (the end of its burst; the last
  * completion seen at *seen on return), so that one doorbell write sends
- * the replacements of the whole burst. Returns how many are posted then. */
+ * the replacements of the whole burst. Each completion found meanwhile is
+ * stamped with the first clock read after it was found (a seen_run).
+ * Returns how many are posted then. */
 static inline uint32_t settle_burst(struct pn_ioworker *w, uint32_t posted, uint64_t *seen)
 {
-	const uint64_t hold = w->rs.pacer.hold_ticks;
+	struct run_state *rs = &w->rs;
+	const uint64_t hold = rs->pacer.hold_ticks;
+	uint32_t stamped = posted;
 	uint64_t now;
 
-	while ((now = pn_tsc()) - *seen < hold) {
-		if (posted < w->send_ahead_max && pn_queue_cqe_posted_at(w->q, posted)) {
-			posted = pn_queue_cqes_posted(w->q, w->send_ahead_max);
+	for (;;) {
+		now = pn_tsc();
+		if (posted != stamped) {
+			rs->seen[rs->nseen].count = posted - stamped;
+			rs->seen[rs->nseen++].tsc = now;
+			stamped = posted;
 			*seen = now;
 		}
+		if (now - *seen >= hold)
+			break;
+		if (posted < w->send_ahead_max && pn_queue_cqe_posted_at(w->q, posted))
+			posted = pn_queue_cqes_posted(w->q, w->send_ahead_max);
 	}
-	w->rs.now = now;
+	rs->now = now;
 	return posted;
+}
+
+/* Reaps the completions the loop saw this turn, each with the time it was
+ * seen: the replacements' doorbell write came in between, and under an
+ * emulator that write alone can take longer than the device's work on a
+ * command (it counts in the replacement's latency, not in this one's). */
+static inline void reap_seen(struct pn_ioworker *w)
+{
+	struct run_state *rs = &w->rs;
+
+	for (uint32_t i = 0; i < rs->nseen; i++)
+		pn_queue_process_seen(w->q, rs->seen[i].count, rs->seen[i].tsc);
+	rs->nseen = 0;
 }
 
 /* The loop and the drain: everything that touches the device's BAR. */
@@ -862,7 +896,12 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 		 * burst. */
 		posted = pn_queue_cqes_posted(q, w->send_ahead_max);
 		if (posted) {
+			/* their latency ends here, after the phase tags were
+			 * read and before anything else is done */
 			seen = pn_tsc();
+			rs->seen[0].count = posted;
+			rs->seen[0].tsc = seen;
+			rs->nseen = 1;
 			if (rs->pacer.hold_ticks)
 				posted = settle_burst(w, posted, &seen);
 		}
@@ -871,12 +910,15 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 		/* reap */
 		/* reap what was posted when the loop looked (what came since
-		 * waits a turn, so its replacement goes first too), and poll
-		 * the queue every 16th empty turn for its timeout scan; the
-		 * clock likewise: under an emulator an rdtsc costs more than
-		 * a poll */
-		if (posted || (++idle_polls & 15) == 0) {
-			pn_queue_process(q, posted);
+		 * waits a turn, so its replacement goes first too), stamped
+		 * when it was seen, and poll the queue every 16th empty turn
+		 * for its timeout scan; the clock likewise: under an emulator
+		 * an rdtsc costs more than a poll */
+		if (posted) {
+			reap_seen(w);
+			rs->now = pn_tsc();
+		} else if ((++idle_polls & 15) == 0) {
+			pn_queue_process(q, 0);
 			rs->now = pn_tsc();
 		}
 		pn_pacer_update(&rs->pacer, rs->now, w->completed);
@@ -1191,6 +1233,7 @@ void pn_ioworker_free(struct pn_ioworker *w)
 	free(w->slots);
 	free(w->bufs);
 	free(w->buf_free);
+	free(w->rs.seen);
 	free(w->res.io_per_second);
 	free(w->res.cmdlist);
 	pthread_cond_destroy(&w->done_cond);

@@ -181,15 +181,6 @@ void pn_queue_submit(struct pn_queue *q, struct pn_request *rq, const struct pn_
 	}
 }
 
-void pn_queue_ring(struct pn_queue *q)
-{
-	if (q->sq_tail == q->sq_tail_rung)
-		return;
-	write_barrier();
-	*q->sq_doorbell = q->sq_tail;
-	q->sq_tail_rung = q->sq_tail;
-}
-
 uint32_t pn_queue_unrung(const struct pn_queue *q)
 {
 	return (q->sq_tail + q->depth - q->sq_tail_rung) % q->depth;
@@ -204,8 +195,11 @@ uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n)
 		n = unrung;
 	if (!n)
 		return 0;
-	/* their time starts now: the device could not see them before; they
-	 * are stamped after the doorbell write, which waits for no one */
+	/* Their time starts at the doorbell write: the device could not see
+	 * them before. The clock is read right before the write (under an
+	 * emulator the write itself may block for a long time, and that is
+	 * the device's time) and stored after it, so the restamp is not
+	 * between the end of the device's burst and the doorbell. */
 	now = pn_tsc();
 	q->sq_tail_rung = (i + n) % q->depth;
 	write_barrier();
@@ -221,6 +215,11 @@ uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n)
 			i = 0;
 	}
 	return n;
+}
+
+void pn_queue_ring(struct pn_queue *q)
+{
+	pn_queue_ring_some(q, UINT32_MAX);
 }
 
 static void log_completion(struct pn_queue *q, struct pn_request *rq, const struct pn_cqe *cqe,
@@ -288,20 +287,18 @@ uint32_t pn_queue_check_timeouts(struct pn_queue *q, uint64_t now)
 	return count;
 }
 
-uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
+/* Consumes the `n` completions from the CQ head on, which the caller saw
+ * posted, and runs their callbacks; `seen` is when they were seen (their
+ * latency ends there). Returns the number of callbacks run. */
+static uint32_t reap_seen(struct pn_queue *q, uint32_t n, uint64_t seen)
 {
 	uint32_t reaped = 0;
-	uint64_t now = 0;
 
-	if (!q->slots)
-		return 0;
-	while (!max || reaped < max) {
+	for (uint32_t k = 0; k < n; k++) {
 		volatile struct pn_cqe *slot = &q->cq[q->cq_head];
 		struct pn_cqe cqe;
 		struct pn_request *rq;
 
-		if ((slot->status & 1) != q->cq_phase)
-			break;
 		read_barrier();
 		cqe = *(struct pn_cqe *)slot;
 		if (++q->cq_head == q->depth) {
@@ -309,8 +306,6 @@ uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
 			q->cq_phase ^= 1;
 		}
 		q->sq_head = cqe.sqhd;
-		if (!now)
-			now = pn_tsc();
 		if (cqe.cid >= q->nslots) {
 			q->spurious++;
 			continue;
@@ -318,7 +313,7 @@ uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
 		rq = &q->slots[cqe.cid];
 		if (rq->state == PN_SLOT_TIMED_OUT) {
 			/* late answer to a command the driver completed already */
-			log_completion(q, rq, &cqe, now, false);
+			log_completion(q, rq, &cqe, seen, false);
 			slot_free(q, rq);
 			continue;
 		}
@@ -326,27 +321,70 @@ uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
 			q->spurious++;
 			continue;
 		}
-		complete(q, rq, &cqe, now, false);
+		complete(q, rq, &cqe, seen, false);
 		reaped++;
+	}
+	return reaped;
+}
+
+/* The timeout scan, due about once a ms; `now` 0: the clock was not read
+ * this call. An empty poll reads the clock only every 64th time: a polling
+ * loop calls this millions of times a second, and under an emulator each
+ * rdtsc costs more than the poll itself. */
+static uint32_t timeouts_due(struct pn_queue *q, uint64_t now)
+{
+	if (!q->timeout_tsc || !q->busy || (!now && (++q->empty_polls & 63) != 0))
+		return 0;
+	if (!now)
+		now = pn_tsc();
+	if (now < q->next_timeout_check)
+		return 0;
+	/* scanning every slot costs O(depth): do it about once a ms */
+	q->next_timeout_check = now + pn_ns_to_tsc(1000000u);
+	return pn_queue_check_timeouts(q, now);
+}
+
+uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
+{
+	uint32_t reaped = 0;
+	uint64_t now = 0;
+
+	if (!q->slots)
+		return 0;
+	/* Count what is posted first, then read the clock: every completion
+	 * reaped with that stamp was posted before it, and the callbacks of
+	 * the ones before do not delay the stamps of the ones after. */
+	while (!max || reaped < max) {
+		uint32_t want = max && max - reaped < q->depth - 1 ? max - reaped : q->depth - 1;
+		uint32_t n = pn_queue_cqes_posted(q, want);
+
+		if (!n)
+			break;
+		now = pn_tsc();
+		reaped += reap_seen(q, n, now);
 	}
 	if (now) {
 		q->reap_tsc = now;
 		*q->cq_doorbell = q->cq_head;
 	}
-	/* The timeout scan is due about once a ms. An empty poll reads the
-	 * clock only every 64th time: a polling loop calls this millions of
-	 * times a second, and under an emulator each rdtsc costs more than
-	 * the poll itself. */
-	if (q->timeout_tsc && q->busy && (!max || reaped < max) &&
-	    (now || (++q->empty_polls & 63) == 0)) {
-		if (!now)
-			now = pn_tsc();
-		if (now >= q->next_timeout_check) {
-			/* scanning every slot costs O(depth): do it about once a ms */
-			q->next_timeout_check = now + pn_ns_to_tsc(1000000u);
-			reaped += pn_queue_check_timeouts(q, now);
-		}
-	}
+	if (!max || reaped < max)
+		reaped += timeouts_due(q, now);
+	return reaped;
+}
+
+uint32_t pn_queue_process_seen(struct pn_queue *q, uint32_t n, uint64_t seen)
+{
+	uint32_t reaped;
+
+	if (!q->slots)
+		return 0;
+	/* only what is really posted: a caller's count is never trusted */
+	n = pn_queue_cqes_posted(q, n);
+	if (!n)
+		return 0;
+	reaped = reap_seen(q, n, seen);
+	q->reap_tsc = seen;
+	*q->cq_doorbell = q->cq_head;
 	return reaped;
 }
 

@@ -12,6 +12,15 @@
  * batch by pn_queue_ring(). Reaping polls the phase tag, runs the callbacks
  * and writes the CQ head doorbell once per batch.
  *
+ * A command's latency (the per-command latency, the command log's times,
+ * the IO worker's figures) runs from the moment its SQ tail doorbell is
+ * written (the clock read right before the write) to the moment its
+ * completion entry is seen posted (the clock read right after the phase tag
+ * was found flipped, before any callback runs). Stamps taken later, e.g.
+ * after the doorbell write of the next command, would count time that
+ * belongs to the next IO: at queue depth 1, IOPS x mean latency would then
+ * exceed 1 (Little's law).
+ *
  * Every command completes exactly once from the caller's point of view:
  * with the device's completion, or with a synthesized all-ones completion
  * (status PN_STATUS_SYNTH) when it times out or when the queue is torn down
@@ -145,7 +154,8 @@ int pn_request_set_data(struct pn_queue *q, struct pn_request *rq, struct pn_sqe
 			uint64_t iova, uint64_t len, bool sgl);
 
 /* Submits `sqe` with the slot `rq`: stamps the CID, copies the SQE to the SQ
- * tail, logs it and timestamps it. The doorbell is NOT written: call
+ * tail, logs it and timestamps it (a provisional stamp for the timeout
+ * check; the doorbell write restamps it). The doorbell is NOT written: call
  * pn_queue_ring() at the end of the batch. `cb` (may be NULL) runs with
  * `ctx` when the command completes. */
 void pn_queue_submit(struct pn_queue *q, struct pn_request *rq, const struct pn_sqe *sqe,
@@ -161,14 +171,25 @@ uint32_t pn_queue_unrung(const struct pn_queue *q);
 uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n);
 
 /* Writes the SQ tail doorbell if commands were submitted since the last
- * ring. */
+ * ring, and restamps them to the time of the write, as
+ * pn_queue_ring_some(). */
 void pn_queue_ring(struct pn_queue *q);
 
 /* Reaps up to `max` completions (0: all available), runs their callbacks,
- * then writes the CQ head doorbell once. Also completes timed-out commands
+ * then writes the CQ head doorbell once. The completions are stamped with
+ * the clock read after the phase tags of a run of posted entries were
+ * checked and before their callbacks run. Also completes timed-out commands
  * (checked about once a millisecond). Returns the number of callbacks run
  * (device and synthesized completions). */
 uint32_t pn_queue_process(struct pn_queue *q, uint32_t max);
+
+/* Reaps the first `n` completions from the CQ head on (at most those
+ * really posted), which the caller saw posted at TSC `seen`: their latency
+ * ends at `seen`, not when the caller got round to reaping them (a caller
+ * may ring the replacements of completions it has seen before it reaps
+ * them). Runs their callbacks, writes the CQ head doorbell once; no timeout
+ * scan. Returns the number of callbacks run. */
+uint32_t pn_queue_process_seen(struct pn_queue *q, uint32_t n, uint64_t seen);
 
 /* Completes timed-out commands now (as of TSC `now`); returns how many. */
 uint32_t pn_queue_check_timeouts(struct pn_queue *q, uint64_t now);
