@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "queue.h"
+#include "tsc.h"
 
 #define DEPTH 4
 
@@ -435,6 +436,102 @@ static void ring_some_rings_and_restamps(void **state)
 	free(f);
 }
 
+static void spin_ticks(uint64_t ticks)
+{
+	uint64_t t0 = pn_tsc();
+
+	while (pn_tsc() - t0 < ticks)
+		;
+}
+
+/* A command's latency runs from its doorbell write to when its completion
+ * was seen: pn_queue_ring() restamps what it rings, and a completion reaped
+ * late with pn_queue_process_seen() ends at the time given, not at the
+ * reap. */
+static void latency_from_doorbell_to_seen(void **state)
+{
+	struct pn_queue q;
+	struct fake *f = fake_new(&q, 0);
+	struct pn_cmdlog_entry log[8];
+	struct pn_request *rq;
+	struct seen s = {0};
+	uint64_t before, seen;
+
+	submit_tagged(&q, 7, record_cb, &s);
+	rq = &q.slots[q.sq[0].cid];
+	rq->submit_tsc = 1;   /* submitted long before the doorbell */
+	before = pn_tsc();
+	pn_queue_ring(&q);
+	assert_int_equal(f->sq_db, 1);
+	assert_true(rq->submit_tsc >= before);
+	assert_int_equal(pn_queue_cmdlog(&q, log, 8), 1);
+	assert_int_equal(log[0].submit_tsc, rq->submit_tsc);
+	pn_queue_ring(&q);   /* nothing new: no write, no restamp */
+	assert_int_equal(log[0].submit_tsc, rq->submit_tsc);
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	seen = pn_tsc();
+	spin_ticks(pn_ns_to_tsc(2000000));   /* e.g. the next doorbell write */
+	/* only what is really posted is reaped, however many were asked */
+	assert_int_equal(pn_queue_process_seen(&q, 3, seen), 1);
+	assert_int_equal(s.count, 1);
+	assert_int_equal(q.latest_latency_tsc, seen - log[0].submit_tsc);
+	assert_int_equal(pn_queue_cmdlog(&q, log, 8), 1);
+	assert_int_equal(log[0].complete_tsc, seen);
+	assert_int_equal(q.reap_tsc, seen);
+	assert_int_equal(f->cq_db, 1);
+	assert_int_equal(pn_queue_process_seen(&q, 3, pn_tsc()), 0);
+	pn_queue_fini(&q);
+	free(f);
+}
+
+struct slow_cb {
+	struct fake *f;
+	struct pn_queue *q;
+	int calls;
+	uint64_t latency[4];
+};
+
+/* The first completion's callback is slow, and the device posts another
+ * meanwhile. */
+static void slow_cb(void *ctx, const struct pn_cqe *cqe)
+{
+	struct slow_cb *c = ctx;
+
+	c->latency[c->calls] = c->q->latest_latency_tsc;
+	if (c->calls++ == 0) {
+		assert_int_equal(device_complete_one(c->f, 0, 0), 1);
+		spin_ticks(pn_ns_to_tsc(2000000));
+	}
+}
+
+/* pn_queue_process() stamps the completions it found posted before it read
+ * the clock: one found after a slow callback gets a later stamp, and the
+ * slow callback does not lengthen the latency of the ones found with it. */
+static void process_stamps_what_it_found(void **state)
+{
+	struct pn_queue q;
+	struct fake *f = fake_new(&q, 0);
+	struct pn_cmdlog_entry log[8];
+	struct slow_cb c = {.f = f, .q = &q};
+
+	submit_tagged(&q, 1, slow_cb, &c);
+	submit_tagged(&q, 2, slow_cb, &c);
+	submit_tagged(&q, 3, slow_cb, &c);
+	pn_queue_ring(&q);
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	assert_int_equal(pn_queue_process(&q, 0), 3);
+	assert_int_equal(c.calls, 3);
+	assert_int_equal(pn_queue_cmdlog(&q, log, 8), 3);
+	/* log[0] is the third command, posted during the first callback */
+	assert_int_equal(log[2].complete_tsc, log[1].complete_tsc);
+	assert_true(log[0].complete_tsc - log[1].complete_tsc >= pn_ns_to_tsc(2000000));
+	assert_int_equal(c.latency[0], c.latency[1]);
+	assert_true(c.latency[2] >= c.latency[1] + pn_ns_to_tsc(2000000));
+	pn_queue_fini(&q);
+	free(f);
+}
+
 static void data_pointer_from_slot_list(void **state)
 {
 	struct pn_queue q;
@@ -489,6 +586,8 @@ int main(void)
 		cmocka_unit_test(spurious_completion_ignored),
 		cmocka_unit_test(cmdlog_most_recent_first),
 		cmocka_unit_test(ring_some_rings_and_restamps),
+		cmocka_unit_test(latency_from_doorbell_to_seen),
+		cmocka_unit_test(process_stamps_what_it_found),
 		cmocka_unit_test(data_pointer_from_slot_list),
 		cmocka_unit_test(bad_config_refused),
 	};
