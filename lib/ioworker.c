@@ -961,11 +961,17 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 		w->stop = true;
 		rs->last_progress = rs->now;
-		/* commands built ahead are sent too: they hold buffers, locks
-		 * and CIDs, and count as submitted */
-		if (!lost && pn_queue_ring_some(q, UINT32_MAX))
-			rs->sq_rings++;
 		while (pn_queue_busy(q) && !lost) {
+			uint32_t unrung = pn_queue_unrung(q);
+			uint32_t device_holds = pn_queue_busy(q) - unrung;
+
+			/* commands built ahead are sent too (they hold buffers,
+			 * locks and CIDs, and count as submitted), as places
+			 * free up: the device never holds more than the run's
+			 * depth, the drain included */
+			if (unrung && device_holds < w->inflight_max &&
+			    pn_queue_ring_some(q, w->inflight_max - device_holds))
+				rs->sq_rings++;
 			if (pn_queue_process(q, 0) && rs->cq_rung != q->cq_head)
 				ring_cq(w);
 			rs->now = pn_tsc();
