@@ -1092,7 +1092,8 @@ static void *worker_main(void *arg)
 		struct pn_ioworker_result *r = &w->res;
 		uint64_t run_ticks = rs->now - w->start_tsc;
 
-		r->mseconds = pn_tsc_to_ns(run_ticks) / 1000000u;
+		r->run_ns = pn_tsc_to_ns(run_ticks);
+		r->mseconds = r->run_ns / 1000000u;
 		r->cpu_ns = thread_cpu_ns() - rs->cpu0;
 		r->cpu_usage = run_ticks ? (double)r->cpu_ns / (double)pn_tsc_to_ns(run_ticks) : 0.0;
 		r->sq_doorbells = rs->sq_rings;

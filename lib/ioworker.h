@@ -103,6 +103,7 @@ struct pn_ioworker_result {
 	uint64_t op_count[256];        /* completed commands by opcode */
 	uint64_t submitted;
 	uint64_t mseconds;             /* from start to the last completion */
+	uint64_t run_ns;               /* the same in ns: the IOPS denominator */
 	double cpu_usage;              /* worker thread CPU time / run time */
 	uint64_t cpu_ns;               /* worker thread CPU time */
 	struct pn_hist latency;        /* per IO, in nanoseconds */

@@ -362,7 +362,9 @@ int main(int argc, char **argv)
 
 	{
 		uint64_t ios = r->io_count_read + r->io_count_nonread;
-		double secs = r->mseconds / 1000.0, iops = secs > 0 ? ios / secs : 0;
+		/* the run's duration to the ns: whole ms would add up to 1 ms's
+		 * worth of IOPS */
+		double secs = r->run_ns / 1e9, iops = secs > 0 ? ios / secs : 0;
 		double mean_us = pn_hist_mean(&r->latency) / 1000.0;
 		char text[2 * sizeof(r->error_text)];
 		size_t k = 0;
