@@ -287,9 +287,10 @@ uint32_t pn_queue_check_timeouts(struct pn_queue *q, uint64_t now)
 	return count;
 }
 
-/* Consumes the `n` completions from the CQ head on, which the caller saw
- * posted, and runs their callbacks; `seen` is when they were seen (their
- * latency ends there). Returns the number of callbacks run. */
+/* Consumes up to `n` completions from the CQ head on, which the caller saw
+ * posted (only those really posted: a caller's count is not trusted), and
+ * runs their callbacks; `seen` is when they were seen (their latency ends
+ * there). Returns the number of callbacks run. */
 static uint32_t reap_seen(struct pn_queue *q, uint32_t n, uint64_t seen)
 {
 	uint32_t reaped = 0;
@@ -299,6 +300,8 @@ static uint32_t reap_seen(struct pn_queue *q, uint32_t n, uint64_t seen)
 		struct pn_cqe cqe;
 		struct pn_request *rq;
 
+		if ((slot->status & 1) != q->cq_phase)
+			break;
 		read_barrier();
 		cqe = *(struct pn_cqe *)slot;
 		if (++q->cq_head == q->depth) {
@@ -374,17 +377,15 @@ uint32_t pn_queue_process(struct pn_queue *q, uint32_t max)
 
 uint32_t pn_queue_process_seen(struct pn_queue *q, uint32_t n, uint64_t seen)
 {
-	uint32_t reaped;
+	uint32_t head = q->cq_head, reaped;
 
 	if (!q->slots)
 		return 0;
-	/* only what is really posted: a caller's count is never trusted */
-	n = pn_queue_cqes_posted(q, n);
-	if (!n)
-		return 0;
 	reaped = reap_seen(q, n, seen);
-	q->reap_tsc = seen;
-	*q->cq_doorbell = q->cq_head;
+	if (q->cq_head != head) {
+		q->reap_tsc = seen;
+		*q->cq_doorbell = q->cq_head;
+	}
 	return reaped;
 }
 
