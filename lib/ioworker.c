@@ -512,6 +512,21 @@ out:
 	w->buf_free[w->nbuf_free++] = s->bufi;
 }
 
+/* An IO built ahead and taken back at the end of the run (never rung):
+ * gives back what it held. */
+static void unsubmit_io(void *ctx)
+{
+	struct io_slot *s = ctx;
+	struct pn_ioworker *w = s->w;
+
+	if (s->locked) {
+		pn_lba_lock_release(&w->lock, s->slba, s->nlb);
+		s->locked = false;
+	}
+	w->buf_free[w->nbuf_free++] = s->bufi;
+	w->res.submitted--;
+}
+
 /* Builds and submits one IO. Returns false when the queue had no slot. */
 static inline bool submit_io(struct pn_ioworker *w, const struct pn_io *io, bool locked)
 {
@@ -961,17 +976,12 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 
 		w->stop = true;
 		rs->last_progress = rs->now;
+		/* commands built ahead that the device never saw are taken
+		 * back, not sent after the end: they do not count as
+		 * submitted, and the device never holds more than the run's
+		 * depth */
+		pn_queue_unsubmit_unrung(q, unsubmit_io);
 		while (pn_queue_busy(q) && !lost) {
-			uint32_t unrung = pn_queue_unrung(q);
-			uint32_t device_holds = pn_queue_busy(q) - unrung;
-
-			/* commands built ahead are sent too (they hold buffers,
-			 * locks and CIDs, and count as submitted), as places
-			 * free up: the device never holds more than the run's
-			 * depth, the drain included */
-			if (unrung && device_holds < w->inflight_max &&
-			    pn_queue_ring_some(q, w->inflight_max - device_holds))
-				rs->sq_rings++;
 			if (pn_queue_process(q, 0) && rs->cq_rung != q->cq_head)
 				ring_cq(w);
 			rs->now = pn_tsc();

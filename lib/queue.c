@@ -222,6 +222,33 @@ void pn_queue_ring(struct pn_queue *q)
 	pn_queue_ring_some(q, UINT32_MAX);
 }
 
+uint32_t pn_queue_unsubmit_unrung(struct pn_queue *q, void (*each)(void *ctx))
+{
+	uint32_t n = pn_queue_unrung(q), i = q->sq_tail_rung;
+
+	for (uint32_t k = 0; k < n; k++) {
+		struct pn_request *rq = &q->slots[q->sq[i].cid];
+		struct pn_cmdlog_entry *e = log_entry(q, rq->log_seq);
+		void *ctx = rq->ctx;
+
+		/* the latest submissions: their log entries are the newest */
+		if (e)
+			e->seq = 0;
+		rq->state = PN_SLOT_ALLOCATED;
+		slot_free(q, rq);
+		q->busy--;
+		q->submitted--;
+		if (each)
+			each(ctx);
+		if (++i == q->depth)
+			i = 0;
+	}
+	if (q->log_entries)
+		q->log_seq -= n;
+	q->sq_tail = q->sq_tail_rung;
+	return n;
+}
+
 static void log_completion(struct pn_queue *q, struct pn_request *rq, const struct pn_cqe *cqe,
 			   uint64_t now, bool synthesized)
 {

@@ -175,6 +175,13 @@ uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n);
  * pn_queue_ring_some(). */
 void pn_queue_ring(struct pn_queue *q);
 
+/* Takes back the commands submitted but not rung (the device never saw
+ * them): their slots are freed, the SQ tail moves back to the rung one and
+ * their command log entries are dropped; `each` (may be NULL) then runs
+ * with each one's callback context, so the caller can release what the
+ * command held. No callback runs. Returns how many were taken back. */
+uint32_t pn_queue_unsubmit_unrung(struct pn_queue *q, void (*each)(void *ctx));
+
 /* Reaps up to `max` completions (0: all available), runs their callbacks,
  * then writes the CQ head doorbell once. The completions are stamped with
  * the clock read after the phase tags of a run of posted entries were

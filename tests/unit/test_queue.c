@@ -532,6 +532,58 @@ static void process_stamps_what_it_found(void **state)
 	free(f);
 }
 
+static void count_ctx(void *ctx)
+{
+	(*(int *)ctx)++;
+}
+
+/* Commands built ahead and never rung are taken back: slots, SQ tail, the
+ * command log and the counts are as if they had not been submitted. */
+static void unsubmit_unrung_takes_back(void **state)
+{
+	struct pn_queue q;
+	struct fake *f = fake_new(&q, 0);
+	struct pn_cmdlog_entry log[8];
+	struct seen s = {0};
+	int taken = 0;
+
+	submit_tagged(&q, 1, record_cb, &s);
+	assert_int_equal(pn_queue_ring_some(&q, 1), 1);
+	submit_tagged(&q, 2, NULL, &taken);
+	submit_tagged(&q, 3, NULL, &taken);
+	assert_int_equal(q.busy, 3);
+	assert_int_equal(pn_queue_unsubmit_unrung(&q, count_ctx), 2);
+	assert_int_equal(taken, 2);
+	assert_int_equal(q.busy, 1);
+	assert_int_equal(q.outstanding, 1);
+	assert_int_equal(q.submitted, 1);
+	assert_int_equal(q.sq_tail, 1);
+	assert_int_equal(pn_queue_unrung(&q), 0);
+	assert_int_equal(pn_queue_cmdlog(&q, log, 8), 1);
+	assert_int_equal(log[0].sqe.cdw10, 1);
+	assert_int_equal(pn_queue_unsubmit_unrung(&q, count_ctx), 0);
+	/* the queue goes on: the rung one completes, new ones take the places */
+	assert_int_equal(device_complete_one(f, 0, 0), 1);
+	assert_int_equal(device_complete_one(f, 0, 0), 0);
+	assert_int_equal(pn_queue_process(&q, 0), 1);
+	assert_int_equal(s.count, 1);
+	submit_tagged(&q, 4, record_cb, &s);
+	submit_tagged(&q, 5, record_cb, &s);
+	submit_tagged(&q, 6, record_cb, &s);
+	pn_queue_ring(&q);
+	assert_int_equal(f->sq_db, 0);   /* 1 + 3 on a ring of 4 */
+	while (device_complete_one(f, 0, 0))
+		;
+	assert_int_equal(pn_queue_process(&q, 0), 3);
+	assert_int_equal(s.count, 4);
+	assert_int_equal(s.dw0[3], 6);
+	assert_int_equal(pn_queue_cmdlog(&q, log, 8), 4);
+	assert_int_equal(log[0].sqe.cdw10, 6);
+	assert_int_equal(log[3].sqe.cdw10, 1);
+	pn_queue_fini(&q);
+	free(f);
+}
+
 static void data_pointer_from_slot_list(void **state)
 {
 	struct pn_queue q;
@@ -588,6 +640,7 @@ int main(void)
 		cmocka_unit_test(ring_some_rings_and_restamps),
 		cmocka_unit_test(latency_from_doorbell_to_seen),
 		cmocka_unit_test(process_stamps_what_it_found),
+		cmocka_unit_test(unsubmit_unrung_takes_back),
 		cmocka_unit_test(data_pointer_from_slot_list),
 		cmocka_unit_test(bad_config_refused),
 	};
