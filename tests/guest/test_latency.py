@@ -94,12 +94,12 @@ def test_ioworker_adds_up(null_ns, qd):
 def test_ioworker_cmdlog_in_flight(null_ns, qd):
     """The command log (the run's last commands, the drain included) has the
     worker's stamps: by them, never more than qd commands are in flight."""
-    log = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         r = null_ns.ioworker(io_size=1, lba_random=True, read_percentage=100, qdepth=qd + 1,
-                             time=1, output_cmdlog_list=log).start().close()
+                             time=1, output_cmdlog_list=[None] * 256).start().close()
     assert r.error == 0, r.error_text
+    log = r.cmdlog   # the queue's command log: SQE, CQE, submit_us, latency_us
     assert len(log) > 4 * qd
     # submit_us is rounded down to a whole us: an interval shortened by 1 us
     # never overlaps the next one by rounding alone
