@@ -6,8 +6,11 @@ Little's law: the mean number of commands in flight is IOPS x mean latency
 (seconds). A command's latency runs from its doorbell write to the moment its
 completion was seen, and a run never has more than its depth in flight, so
 the product is at most the depth. At depth 1 the only time with nothing in
-flight is the host's, between a completion and the next doorbell (the
-doorbell hold included), so the product is close to 1: [0.90, 1.00]. At
+flight is the host's, between a completion and the next doorbell: the
+doorbell hold (a deliberate wait of 0-3 us before the write, docs/ioworker.md,
+reported by both as pacing_hold_ns) and the loop's own work. Counting the
+hold as the time it is, IOPS x (mean + hold) is close to 1: [0.90, 1.00], and
+IOPS x mean alone never exceeds 1. At
 depth 4 and 32 the null backend answers at once, so the host keeps the queue
 nearly full: [0.8 x depth, depth]. A latency stamped late (e.g. after the
 next command's doorbell write) or early makes the product exceed the depth;
@@ -33,17 +36,20 @@ def in_flight_bounds(qd):
     return (0.90, 1.00) if qd == 1 else (0.8 * qd, qd)
 
 
-def check_figures(what, qd, iops, mean_us, min_us, max_us, percentiles_us, hold_ns=None):
+def check_figures(what, qd, iops, mean_us, min_us, max_us, percentiles_us, hold_ns):
     """Little's law and the order of the latency figures (all in us)."""
     in_flight = iops * mean_us / 1e6
     lo, hi = in_flight_bounds(qd)
-    # below the range at QD1: the host's time between a completion and the
-    # next doorbell is over a tenth of the period (the doorbell hold is part
-    # of it: IOPS x hold says how much)
-    hold = "" if hold_ns is None else f" (doorbell hold {hold_ns} ns: {iops * hold_ns / 1e9:.3f})"
-    assert lo <= in_flight <= hi, \
+    assert in_flight <= hi, \
         f"{what} QD{qd}: IOPS {iops:.0f} x mean {mean_us:.2f} us = {in_flight:.3f} in flight, " \
-        f"outside [{lo:.2f}, {hi:.2f}]{hold}"
+        f"above the depth"
+    # at QD1 the hold is host time by design (latency counts from the
+    # doorbell write): below the range, the loop's own time between a
+    # completion and the next doorbell is over a tenth of the period
+    held = iops * hold_ns / 1e9 if qd == 1 else 0.0
+    assert lo <= in_flight + held <= hi, \
+        f"{what} QD{qd}: IOPS {iops:.0f} x mean {mean_us:.2f} us = {in_flight:.3f} in flight " \
+        f"(+ {held:.3f} for the doorbell hold of {hold_ns} ns), outside [{lo:.2f}, {hi:.2f}]"
     assert min_us <= mean_us <= max_us, (what, qd, min_us, mean_us, max_us)
     values = [percentiles_us[p] for p in sorted(percentiles_us)]
     assert values == sorted(values), (what, qd, percentiles_us)
@@ -87,7 +93,7 @@ def test_ioworker_adds_up(null_ns, qd):
     assert r.io_count_read > 1000
     # latency_min_us is rounded down, latency_max_us up
     check_figures("ioworker", qd, r.iops, r.latency_average_us, r.latency_min_us,
-                  r.latency_max_us, pct)
+                  r.latency_max_us, pct, r.pacing_hold_ns)
 
 
 @pytest.mark.parametrize("qd", [1, 32])

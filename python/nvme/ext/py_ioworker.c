@@ -619,6 +619,7 @@ static PyObject *build_result(IOWorkerObject *self, const struct pn_ioworker_res
 	    set_item(d, "mseconds", PyLong_FromUnsignedLongLong(r->mseconds)) ||
 	    set_item(d, "cpu_usage", PyFloat_FromDouble(r->cpu_usage)) ||
 	    set_item(d, "cpu_ns", PyLong_FromUnsignedLongLong(r->cpu_ns)) ||
+	    set_item(d, "pacing_hold_ns", PyLong_FromUnsignedLong(r->pacing_hold_ns)) ||
 	    set_item(d, "latency_max_us", PyLong_FromUnsignedLongLong((h->max + 999) / 1000)) ||
 	    set_item(d, "latency_min_us", PyLong_FromUnsignedLongLong(h->count ? h->min / 1000 : 0)) ||
 	    set_item(d, "latency_average_us", PyFloat_FromDouble(pn_hist_mean(h) / 1000.0)) ||
