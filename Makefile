@@ -22,10 +22,13 @@ BUILD       := build/asan
 # fatal (no recovery), like every ASan one, so a report cannot scroll past.
 CFLAGS      ?= -O1 -g
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# Makes UBSan honour UBSAN_OPTIONS=log_path beside ASan (see the file).
+SAN_OBJS    := $(BUILD)/sanitizer/ubsan_log_path.o
 else
 BUILD       := build
 CFLAGS      ?= -O2 -g
 SAN_FLAGS   :=
+SAN_OBJS    :=
 endif
 CFLAGS      += -std=c11 -D_GNU_SOURCE -fPIC -pthread $(WARNINGS) -Ilib $(SAN_FLAGS)
 LDFLAGS     += $(SAN_FLAGS)
@@ -68,21 +71,25 @@ $(BUILD)/python/%.o: python/%.c $(wildcard python/nvme/ext/*.h) $(wildcard lib/*
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(PY_INCLUDES) -fvisibility=hidden -c $< -o $@
 
-$(EXT): $(EXT_OBJS) $(LIB)
-	$(CC) -shared $(LDFLAGS) -o $@ $(EXT_OBJS) $(LIB) $(LDLIBS)
+$(EXT): $(EXT_OBJS) $(SAN_OBJS) $(LIB)
+	$(CC) -shared $(LDFLAGS) -o $@ $(EXT_OBJS) $(SAN_OBJS) $(LIB) $(LDLIBS)
+
+$(BUILD)/sanitizer/%.o: tools/sanitizer/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 # The sanitizer build's package: the pure-Python files beside its extension.
 $(BUILD)/python/nvme/%.py: python/nvme/%.py
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(SAN_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(LIB) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(SAN_OBJS) $(LIB) -lcmocka $(LDLIBS)
 
-$(BUILD)/tools/%: tools/%.c $(LIB)
+$(BUILD)/tools/%: tools/%.c $(SAN_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(SAN_OBJS) $(LIB) $(LDLIBS)
 
 # Under SANITIZE=1 the unit tests keep leak detection on (they are our own
 # programs, unlike python3) and any report fails the test (exit code 1).
@@ -92,6 +99,6 @@ check: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $(if $(SAN_FLAGS),$(SAN_ENV)) $$t; done
 
 clean:
-	rm -rf $(BUILD)/lib $(BUILD)/python $(BUILD)/tests $(BUILD)/tools $(LIB) $(EXT)
+	rm -rf $(BUILD)/lib $(BUILD)/python $(BUILD)/tests $(BUILD)/tools $(BUILD)/sanitizer $(LIB) $(EXT)
 
 .PHONY: all check clean
