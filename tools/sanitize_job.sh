@@ -1,0 +1,45 @@
+#!/bin/sh
+# The sanitizer job, run inside the test bed (tools/testbed/configs/test.toml)
+# against the build of `make SANITIZE=1`: any AddressSanitizer or
+# UndefinedBehaviorSanitizer report fails it (tools/sanitize-run).
+#   1. pynvme-perf with leak detection on: the C library's controller, queues,
+#      DMA buffers and ioworker (verified, throttled, with a doorbell hold),
+#      set up and torn down by a program of ours, so a leak report is ours
+#      (under python3 it could not be told apart, see tools/sanitize-run).
+#   2. the Python test suite (tests/guest) with the sanitized extension, minus
+#      the tests listed below. Extra arguments go to pytest.
+cd "$(dirname "$0")/.." || exit 2
+NULL_BDF=0000:02:00.0
+
+# Tests left out, and why. Each asserts a rate that the normal build meets
+# but the sanitized one, every memory access checked in an emulated CPU on a
+# shared host, does not always (seen: a 1 ms doorbell hold at 173 IOPS instead
+# of 300-1050, one second of a 1234 IOPS throttle at 1112). Their code paths
+# still run here: the throttle and a fixed doorbell hold in step 1, without an
+# assertion on the rate.
+DESELECT="
+tests/guest/test_ioworker.py::test_throttle_iops
+tests/guest/test_perf_tool.py::test_fixed_doorbell_hold_is_applied
+tests/guest/test_perf_tool.py::test_throttled_run_is_not_paced
+"
+
+rc=0
+perf() {
+    PYNVME_ASAN_LEAKS=1 PYNVME_SANITIZE_LOGS=build/asan/logs-perf tools/sanitize-run \
+        build/asan/tools/pynvme-perf -d "$NULL_BDF" "$@" || rc=1
+}
+echo "sanitize_job: pynvme-perf, leak detection on"
+perf --rw randrw --bs 4k-16k --qd 16 --io-count 20000 --verify --verify-prefill --region 0:65536
+perf --rw randread --qd 4 --iops 1000 --time 2
+perf --rw read --qd 1 --pacing 1000000 --time 1 --json
+
+echo "sanitize_job: tests/guest with the sanitized extension"
+deselect=""
+for t in $DESELECT; do
+    deselect="$deselect --deselect $t"
+done
+# shellcheck disable=SC2086
+PYNVME_SANITIZE_LOGS=build/asan/logs-pytest tools/sanitize-run \
+    /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 -rfE \
+    $deselect tests/guest "$@" || rc=1
+exit $rc
