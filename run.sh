@@ -1,16 +1,20 @@
 #!/bin/bash
 # pynvme's front door. On a fresh Debian 12 machine:
 #   ./run.sh main     install, build, and run the shipped scripts on the emulated SSD
-#   ./run.sh test     install, build, run the C unit tests and the guest test suite
+#   ./run.sh test     install, build, run the C unit tests and the guest test suite,
+#                     then both again built with ASan+UBSan (the sanitize action)
+#   ./run.sh sanitize only the sanitizer job: make SANITIZE=1, its unit tests, and
+#                     tools/sanitize_job.sh in the guest (docs/sanitizers.md)
 #   ./run.sh shell    a root shell in the test-bed guest (NVMe bound to vfio-pci)
-# Extra arguments after the action go to pytest (main, test) or to the test bed (shell).
+# Extra arguments after the action go to pytest (main, test, sanitize) or to the
+# test bed (shell).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 action=${1:-}
 [ $# -gt 0 ] && shift
 case "$action" in
-    main|test|shell) ;;
-    *) echo "usage: $0 main|test|shell [args...]" >&2; exit 2 ;;
+    main|test|sanitize|shell) ;;
+    *) echo "usage: $0 main|test|sanitize|shell [args...]" >&2; exit 2 ;;
 esac
 tools/install-deps.sh
 make -j"$(nproc)" >/dev/null
@@ -18,6 +22,14 @@ TESTBED=tools/testbed/testbed.py
 # the guest kernel and the patched QEMU (built once, cached outside the clone:
 # tools/testbed/build-qemu.sh), before any test boots a guest
 $TESTBED prepare
+# The sanitizer build (build/asan) and its job; any ASan/UBSan report fails it.
+sanitize() {
+    local t0=$SECONDS
+    make -j"$(nproc)" SANITIZE=1 >/dev/null
+    make SANITIZE=1 check
+    $TESTBED run --config tools/testbed/configs/test.toml -- tools/sanitize_job.sh "$@"
+    echo "run.sh: sanitizer job passed in $((SECONDS - t0)) s"
+}
 case "$action" in
     main)
         exec $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" ;;
@@ -30,8 +42,11 @@ case "$action" in
             --env PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues.toml -- \
             /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 -q -rfEX \
             scripts/conformance
-        exec $TESTBED run --config tools/testbed/configs/test.toml -- \
-            /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 tests/guest "$@" ;;
+        $TESTBED run --config tools/testbed/configs/test.toml -- \
+            /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 tests/guest "$@"
+        sanitize ;;
+    sanitize)
+        sanitize "$@" ;;
     shell)
         exec $TESTBED shell "$@" ;;
 esac

@@ -96,8 +96,10 @@ int iova_init(struct iova_space *space, const uint64_t (*ranges)[2], int count)
 			return rc;
 		}
 	}
-	/* Reported ranges may come unsorted or overlapping: sort and merge. */
-	qsort(usable, (size_t)n, sizeof(*usable), range_cmp);
+	/* Reported ranges may come unsorted or overlapping: sort and merge.
+	 * (Nothing usable leaves usable NULL, which qsort() must not get.) */
+	if (n > 1)
+		qsort(usable, (size_t)n, sizeof(*usable), range_cmp);
 	for (int i = 1; i < n;) {
 		if (usable[i].start <= usable[i - 1].end) {
 			if (usable[i].end > usable[i - 1].end)

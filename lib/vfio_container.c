@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <linux/vfio.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +102,65 @@ static int container_open(const char *who)
 	return 0;
 }
 
+int vfio_iova_ranges_from_info(const void *info, size_t size, uint64_t (**out)[2], int *count)
+{
+	const char *base = info;
+	struct vfio_iommu_type1_info head;
+	uint32_t offset;
+
+	*out = NULL;
+	*count = 0;
+	if (size < sizeof(head))
+		return 0;
+	/* Nothing in the chain is assumed aligned: the 6.1 kernel puts the IOVA
+	 * range capability, whose ranges are 64-bit, at an offset that is only a
+	 * multiple of 4. Every field is copied out with memcpy(). */
+	memcpy(&head, base, sizeof(head));
+	if (head.argsz < size)
+		size = head.argsz;
+	offset = (head.flags & VFIO_IOMMU_INFO_CAPS) ? head.cap_offset : 0;
+	/* Each capability's offset is checked against the size: the chain comes
+	 * from the kernel, but a bad one must not make us read wild. */
+	for (int hops = 0; offset && offset + sizeof(struct vfio_info_cap_header) <= size &&
+	     hops < 64; hops++) {
+		struct vfio_info_cap_header hdr;
+		struct vfio_iommu_type1_info_cap_iova_range cap;
+		const size_t ranges_at = offsetof(struct vfio_iommu_type1_info_cap_iova_range,
+						  iova_ranges);
+
+		memcpy(&hdr, base + offset, sizeof(hdr));
+		if (hdr.id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE && offset + sizeof(cap) <= size) {
+			memcpy(&cap, base + offset, sizeof(cap));
+			if (offset + ranges_at + (size_t)cap.nr_iovas * sizeof(struct vfio_iova_range) >
+			    size)
+				break;
+			*out = calloc(cap.nr_iovas ? cap.nr_iovas : 1, sizeof(**out));
+			if (!*out)
+				return -ENOMEM;
+			for (uint32_t i = 0; i < cap.nr_iovas; i++) {
+				struct vfio_iova_range range;
+
+				memcpy(&range, base + offset + ranges_at + i * sizeof(range),
+				       sizeof(range));
+				(*out)[i][0] = range.start;
+				(*out)[i][1] = range.end;
+			}
+			*count = (int)cap.nr_iovas;
+			break;
+		}
+		offset = hdr.next;
+	}
+	return 0;
+}
+
 /* Reads the usable IOVA ranges (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) into a
  * malloc()ed array; *count 0 when the kernel does not report them. */
 static int read_iova_ranges(const char *who, uint64_t (**out)[2], int *count)
 {
 	struct vfio_iommu_type1_info probe = {.argsz = sizeof(probe)};
 	struct vfio_iommu_type1_info *info;
-	uint32_t offset;
+	uint32_t size;
+	int ret;
 
 	*out = NULL;
 	*count = 0;
@@ -117,45 +171,22 @@ static int read_iova_ranges(const char *who, uint64_t (**out)[2], int *count)
 	}
 	if (probe.argsz <= sizeof(probe))
 		return 0;
-	info = calloc(1, probe.argsz);
+	size = probe.argsz;
+	info = calloc(1, size);
 	if (!info)
 		return pn_fail(ENOMEM, "%s: no memory for the IOMMU info", who);
-	info->argsz = probe.argsz;
+	info->argsz = size;
 	if (ioctl(container_fd, VFIO_IOMMU_GET_INFO, info) < 0) {
 		int err = errno;
 
 		free(info);
 		return pn_fail(err, "%s: VFIO_IOMMU_GET_INFO: %s", who, strerror(err));
 	}
-	offset = (info->flags & VFIO_IOMMU_INFO_CAPS) ? info->cap_offset : 0;
-	/* Each capability header's offset is checked against argsz: the chain
-	 * comes from the kernel, but a bad one must not make us read wild. */
-	for (int hops = 0; offset && offset + sizeof(struct vfio_info_cap_header) <= info->argsz &&
-	     hops < 64; hops++) {
-		struct vfio_info_cap_header *hdr = (void *)((char *)info + offset);
-
-		if (hdr->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE &&
-		    offset + sizeof(struct vfio_iommu_type1_info_cap_iova_range) <= info->argsz) {
-			struct vfio_iommu_type1_info_cap_iova_range *cap = (void *)hdr;
-			uint32_t n = cap->nr_iovas;
-
-			if (offset + sizeof(*cap) + (size_t)n * sizeof(cap->iova_ranges[0]) > info->argsz)
-				break;
-			*out = calloc(n ? n : 1, sizeof(**out));
-			if (!*out) {
-				free(info);
-				return pn_fail(ENOMEM, "%s: no memory for the IOVA ranges", who);
-			}
-			for (uint32_t i = 0; i < n; i++) {
-				(*out)[i][0] = cap->iova_ranges[i].start;
-				(*out)[i][1] = cap->iova_ranges[i].end;
-			}
-			*count = (int)n;
-			break;
-		}
-		offset = hdr->next;
-	}
+	/* size, not the answer's argsz: that may have grown since the probe */
+	ret = vfio_iova_ranges_from_info(info, size, out, count);
 	free(info);
+	if (ret < 0)
+		return pn_fail(-ret, "%s: no memory for the IOVA ranges", who);
 	return 0;
 }
 

@@ -9,6 +9,9 @@
 #ifndef PYNVME_VFIO_CONTAINER_H
 #define PYNVME_VFIO_CONTAINER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* Opens IOMMU group `group_id` (/dev/vfio/<id>) if this process has not yet,
  * checks it is viable (no device of the group bound to a host driver),
  * attaches it to the container (opening the container, checking the VFIO API
@@ -29,5 +32,14 @@ int vfio_container_group_fd(int group_id);
 
 /* The container fd, or -1 when no group is attached. */
 int vfio_container_fd(void);
+
+/* Finds the usable IOVA ranges (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) in the
+ * capability chain of a VFIO_IOMMU_GET_INFO answer: `info`, of which `size`
+ * bytes were allocated (its own argsz is believed only when smaller). Stores a
+ * malloc()ed array of {first, last} pairs in *out and their number in *count;
+ * NULL and 0 when there is no such capability or the chain is cut short.
+ * Makes no assumption about the alignment of the capabilities. Returns 0 or
+ * -ENOMEM. (Used when the container gets its IOMMU; public for the tests.) */
+int vfio_iova_ranges_from_info(const void *info, size_t size, uint64_t (**out)[2], int *count);
 
 #endif
