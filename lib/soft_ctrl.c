@@ -244,6 +244,23 @@ static int config_check(const struct soft_ctrl_config *cfg)
 	return 0;
 }
 
+/* Frees what soft_ctrl_create() allocated (its thread is not running):
+ * after a failed create as after soft_ctrl_destroy(). */
+static void free_controller(struct soft_ctrl *c)
+{
+	for (unsigned i = 0; i < c->cfg.nr_ns; i++)
+		sc_ns_fini(c, i);
+	free(c->segs);
+	free(c->feat.irq_config);
+	free(c->scratch);
+	free(c->active_sqs);
+	free(c->cqs);
+	free(c->sqs);
+	free(c->bar0);
+	pthread_mutex_destroy(&c->mbox_lock);
+	free(c);
+}
+
 int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 {
 	struct soft_ctrl *c;
@@ -331,17 +348,7 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	*out = c;
 	return 0;
 fail:
-	for (unsigned i = 0; i < cfg->nr_ns; i++)
-		sc_ns_fini(c, i);
-	free(c->segs);
-	free(c->feat.irq_config);
-	free(c->scratch);
-	free(c->active_sqs);
-	free(c->cqs);
-	free(c->sqs);
-	free(c->bar0);
-	pthread_mutex_destroy(&c->mbox_lock);
-	free(c);
+	free_controller(c);
 	return rc;
 }
 
@@ -351,17 +358,7 @@ void soft_ctrl_destroy(struct soft_ctrl *c)
 		return;
 	__atomic_store_n(&c->quit, 1, __ATOMIC_RELEASE);
 	pthread_join(c->thread, NULL);
-	for (unsigned i = 0; i < c->cfg.nr_ns; i++)
-		sc_ns_fini(c, i);
-	free(c->segs);
-	free(c->feat.irq_config);
-	free(c->scratch);
-	free(c->active_sqs);
-	free(c->cqs);
-	free(c->sqs);
-	free(c->bar0);
-	pthread_mutex_destroy(&c->mbox_lock);
-	free(c);
+	free_controller(c);
 }
 
 volatile void *soft_ctrl_bar0(struct soft_ctrl *c)

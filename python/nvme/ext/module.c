@@ -55,6 +55,22 @@ static int add_exception(PyObject *module, const char *name, PyObject *bases, co
 	return PyModule_AddObjectRef(module, name, *out);
 }
 
+/* The original pynvme's exception classes, all NvmeErrors here. */
+static const struct {
+	const char *name, *doc;
+	PyObject **out;
+} originals[] = {
+	{"NvmeEnumerateError", "The device could not be opened or its controller not initialised.",
+	 &pn_py_enumerate_error},
+	{"NvmeDeletionError", "Closing the device failed.", &pn_py_deletion_error},
+	{"QpairCreationError", "The IO queue pair could not be created.", &pn_py_qpair_creation_error},
+	{"QpairDeletionError", "Deleting the IO queue pair failed.", &pn_py_qpair_deletion_error},
+	{"NamespaceCreationError", "The namespace could not be set up (or refreshed after a format).",
+	 &pn_py_namespace_creation_error},
+	{"NvmeShutdownStatusTimeoutError", "CSTS.SHST did not report the shutdown complete in time.",
+	 &pn_py_shutdown_timeout_error},
+};
+
 static int add_exceptions(PyObject *module)
 {
 	PyObject *arg_bases = PyTuple_Pack(2, PyExc_ValueError, PyExc_AssertionError);
@@ -70,27 +86,9 @@ static int add_exceptions(PyObject *module)
 				   "A bad argument or a closed object: both a ValueError and an "
 				   "AssertionError.", &pn_py_arg_error);
 	Py_DECREF(arg_bases);
-	if (rc == 0)
-		rc = add_exception(module, "NvmeEnumerateError", pn_py_error,
-				   "The device could not be opened or its controller not initialised.",
-				   &pn_py_enumerate_error);
-	if (rc == 0)
-		rc = add_exception(module, "NvmeDeletionError", pn_py_error,
-				   "Closing the device failed.", &pn_py_deletion_error);
-	if (rc == 0)
-		rc = add_exception(module, "QpairCreationError", pn_py_error,
-				   "The IO queue pair could not be created.", &pn_py_qpair_creation_error);
-	if (rc == 0)
-		rc = add_exception(module, "QpairDeletionError", pn_py_error,
-				   "Deleting the IO queue pair failed.", &pn_py_qpair_deletion_error);
-	if (rc == 0)
-		rc = add_exception(module, "NamespaceCreationError", pn_py_error,
-				   "The namespace could not be set up (or refreshed after a format).",
-				   &pn_py_namespace_creation_error);
-	if (rc == 0)
-		rc = add_exception(module, "NvmeShutdownStatusTimeoutError", pn_py_error,
-				   "CSTS.SHST did not report the shutdown complete in time.",
-				   &pn_py_shutdown_timeout_error);
+	for (size_t i = 0; rc == 0 && i < sizeof(originals) / sizeof(originals[0]); i++)
+		rc = add_exception(module, originals[i].name, pn_py_error, originals[i].doc,
+				   originals[i].out);
 	return rc;
 }
 

@@ -863,7 +863,7 @@ PyObject *pn_py_cmdlog_list(struct pn_queue *q, unsigned long long count)
 		const struct pn_cmdlog_entry *e = &entries[i];
 		const uint32_t *sd = (const uint32_t *)&e->sqe;
 		const uint32_t *cd = (const uint32_t *)&e->cqe;
-		PyObject *sqe = PyList_New(16), *cqe, *d;
+		PyObject *sqe = PyList_New(16), *cqe, *latency, *d;
 
 		if (!sqe)
 			goto fail;
@@ -876,13 +876,15 @@ PyObject *pn_py_cmdlog_list(struct pn_queue *q, unsigned long long count)
 			cqe = Py_None;
 			Py_INCREF(cqe);
 		}
-		d = Py_BuildValue("{s:N,s:N,s:i,s:i,s:K,s:O,s:O}",
+		/* "N" hands the new references to the dict (no leak per entry) */
+		latency = e->complete_tsc ?
+			PyLong_FromUnsignedLongLong(pn_tsc_to_ns(e->complete_tsc - e->submit_tsc) / 1000) :
+			Py_NewRef(Py_None);
+		d = Py_BuildValue("{s:N,s:N,s:i,s:i,s:K,s:N,s:O}",
 				  "sqe", sqe, "cqe", cqe,
 				  "opcode", e->sqe.opc, "cid", e->sqe.cid,
 				  "submit_us", (unsigned long long)(pn_tsc_to_ns(e->submit_tsc) / 1000),
-				  "latency_us", e->complete_tsc ?
-					PyLong_FromUnsignedLongLong(pn_tsc_to_ns(e->complete_tsc - e->submit_tsc) / 1000) :
-					Py_None,
+				  "latency_us", latency,
 				  "synthesized", e->synthesized ? Py_True : Py_False);
 		if (!d || PyList_Append(list, d) < 0) {
 			Py_XDECREF(d);
