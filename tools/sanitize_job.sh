@@ -49,10 +49,11 @@ PYNVME_SANITIZE_LOGS=build/asan/logs-replay tools/sanitize-run /usr/bin/python3 
 import nvme as d
 pcie = d.Pcie("0000:01:00.0")
 ns = d.Namespace(d.Controller(pcie), 2)
-seq = [(i * 8, 8, 2 if i % 2 else 1, i * 20000) for i in range(20)]
-log = []
+seq = [(i * 20000, 2 if i % 2 else 1, i * 8, 8) for i in range(20)]  # (us, opcode, slba, nlba)
+log = [None] * 20
 r = ns.ioworker(io_sequence=seq, output_cmdlog_list=log).start().close()
-assert r.io_count_read == 10 and r.io_count_write == 10 and len(log) >= 20, (r, len(log))
+assert r.io_count_read == 10 and r.io_count_write == 10, r
+assert sorted(log) == sorted((slba, n, op) for _, op, slba, n in seq), log
 pcie.close()
 print("replay: 20 IOs")
 EOF
