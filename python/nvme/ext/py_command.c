@@ -151,10 +151,12 @@ static int send_overflow(struct pn_py_queue *pq)
 	pq->overflow = NULL;
 	if (rc < 0) {
 		/* refused (e.g. the device failed meanwhile): waitdone reaps it as
-		 * a command that got no completion */
+		 * a command that got no completion; the reason is handled here, not
+		 * left for a later, unrelated error message */
 		struct pn_cqe cqe = {.cid = 0xffff, .status = PN_STATUS_SYNTH};
 
 		py_cmd_done(cmd, &cqe);
+		pn_clear_error();
 	}
 	return rc;
 }
@@ -168,7 +170,6 @@ static int submit_io(struct pn_py_queue *pq, struct pn_py_cmd *cmd, const struct
 	int rc;
 
 	send_overflow(pq);
-	pn_clear_error();
 	if (pq->overflow)
 		rc = -EBUSY;
 	else
