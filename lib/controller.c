@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <linux/pci_regs.h>
-#include <linux/vfio.h>
 
 #include "error.h"
 #include "tsc.h"
@@ -42,7 +41,7 @@ static size_t page_round(size_t bytes)
 
 int pn_ctrl_read32(struct pn_ctrl *c, uint32_t offset, uint32_t *value)
 {
-	int rc = vfio_pci_bar_read(c->pci, 0, offset, value, 4);
+	int rc = pn_bar_read(c->tr, 0, offset, value, 4);
 
 	if (rc < 0)
 		*value = 0xffffffff;
@@ -51,7 +50,7 @@ int pn_ctrl_read32(struct pn_ctrl *c, uint32_t offset, uint32_t *value)
 
 int pn_ctrl_write32(struct pn_ctrl *c, uint32_t offset, uint32_t value)
 {
-	return vfio_pci_bar_write(c->pci, 0, offset, &value, 4);
+	return pn_bar_write(c->tr, 0, offset, &value, 4);
 }
 
 int pn_ctrl_read64(struct pn_ctrl *c, uint32_t offset, uint64_t *value)
@@ -137,14 +136,14 @@ int pn_ctrl_mmio_ok(struct pn_ctrl *c)
 {
 	uint16_t cmd = 0, pmcsr = 0;
 
-	if (vfio_pci_cfg_read(c->pci, PCI_COMMAND, &cmd, 2) < 0)
+	if (pn_cfg_read(c->tr, PCI_COMMAND, &cmd, 2) < 0)
 		return -ENODEV;
 	if (cmd == 0xffff)
 		return pn_fail(ENODEV, "%s: config space reads all ones (device gone)", c->name);
 	if (!(cmd & PCI_COMMAND_MEMORY))
 		return pn_fail(ENODEV, "%s: memory decoding is off (PCI command register 0x%x)",
 			       c->name, cmd);
-	if (c->pm_cap > 0 && vfio_pci_cfg_read(c->pci, (uint32_t)c->pm_cap + PCI_PM_CTRL, &pmcsr, 2) == 0 &&
+	if (c->pm_cap > 0 && pn_cfg_read(c->tr, (uint32_t)c->pm_cap + PCI_PM_CTRL, &pmcsr, 2) == 0 &&
 	    (pmcsr & PCI_PM_CTRL_STATE_MASK))
 		return pn_fail(ENODEV, "%s: the function is in D%u, not D0", c->name,
 			       pmcsr & PCI_PM_CTRL_STATE_MASK);
@@ -156,9 +155,9 @@ int pn_ctrl_mmio_ok(struct pn_ctrl *c)
 static void irq_teardown(struct pn_ctrl *c)
 {
 	if (c->nvec)
-		vfio_pci_msix_enable(c->pci, 0, NULL);
+		c->tr->ops->msix_enable(c->tr, 0, NULL);
 	if (c->intx_fd >= 0)
-		vfio_pci_intx_enable(c->pci, -1);
+		c->tr->ops->intx_enable(c->tr, -1);
 	for (int i = 0; i < c->nvec; i++)
 		close(c->eventfds[i]);
 	if (c->intx_fd >= 0)
@@ -173,10 +172,10 @@ static void irq_teardown(struct pn_ctrl *c)
  * failure here is not fatal: the controller works without them. */
 static void irq_setup(struct pn_ctrl *c)
 {
-	int count = c->pci->irq_count[VFIO_PCI_MSIX_IRQ_INDEX];
+	int count = c->tr->ops->irq_count(c->tr, PN_IRQ_MSIX);
 
 	irq_teardown(c);
-	c->pci_reset_count = c->pci->reset_count;
+	c->tr_reset_count = c->tr->ops->reset_count(c->tr);
 	if (count > MAX_VECTORS)
 		count = MAX_VECTORS;
 	if (count > 0) {
@@ -193,7 +192,7 @@ static void irq_setup(struct pn_ctrl *c)
 				return;
 			}
 		}
-		if (vfio_pci_msix_enable(c->pci, count, c->eventfds) == 0) {
+		if (c->tr->ops->msix_enable(c->tr, count, c->eventfds) == 0) {
 			c->nvec = count;
 			return;
 		}
@@ -203,9 +202,9 @@ static void irq_setup(struct pn_ctrl *c)
 		c->eventfds = NULL;
 		pn_clear_error();
 	}
-	if (c->pci->irq_count[VFIO_PCI_INTX_IRQ_INDEX] > 0) {
+	if (c->tr->ops->irq_count(c->tr, PN_IRQ_INTX) > 0) {
 		c->intx_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (c->intx_fd >= 0 && vfio_pci_intx_enable(c->pci, c->intx_fd) < 0) {
+		if (c->intx_fd >= 0 && c->tr->ops->intx_enable(c->tr, c->intx_fd) < 0) {
 			close(c->intx_fd);
 			c->intx_fd = -1;
 			pn_clear_error();
@@ -235,7 +234,7 @@ int pn_ctrl_irq_wait(struct pn_ctrl *c, unsigned vector, unsigned timeout_us)
 		return 0;
 	c->irq_seen[vector] = 1;
 	if (!c->nvec)
-		vfio_pci_intx_unmask(c->pci); /* VFIO masks INTx when it fires */
+		c->tr->ops->intx_unmask(c->tr); /* VFIO masks INTx when it fires */
 	return 1;
 }
 
@@ -257,35 +256,17 @@ void pn_ctrl_irq_clear(struct pn_ctrl *c, unsigned vector)
 	if (fd < 0)
 		return;
 	if (read(fd, &count, sizeof(count)) == sizeof(count) && !c->nvec)
-		vfio_pci_intx_unmask(c->pci);
+		c->tr->ops->intx_unmask(c->tr);
 	c->irq_seen[vector] = 0;
 }
 
 int pn_ctrl_msix_mask(struct pn_ctrl *c, unsigned vector, bool mask)
 {
-	int cap = vfio_pci_cap_offset(c->pci, PCI_CAP_ID_MSIX, false);
-	uint32_t table;
-	volatile void *bar;
-	uint64_t bar_size, offset;
-	volatile uint32_t *ctrl;
-
-	if (cap < 0 || !c->nvec)
+	if (!c->nvec)
 		return pn_fail(ENOTSUP, "%s: MSI-X is not enabled", c->name);
 	if (vector >= (unsigned)c->nvec)
 		return pn_fail(EINVAL, "%s: MSI-X vector %u outside 0..%d", c->name, vector, c->nvec - 1);
-	if (vfio_pci_cfg_read(c->pci, (uint32_t)cap + PCI_MSIX_TABLE, &table, 4) < 0)
-		return -EIO;
-	/* The table is not reachable through VFIO's region read/write (the
-	 * kernel hides it); the mmap()ed BAR reaches it where the kernel allows
-	 * mapping it (interrupt remapping present). */
-	if (vfio_pci_bar_map(c->pci, (int)(table & PCI_MSIX_TABLE_BIR), &bar, &bar_size) < 0)
-		return -ENODEV;
-	offset = (table & PCI_MSIX_TABLE_OFFSET) + 16ull * vector + PCI_MSIX_ENTRY_VECTOR_CTRL;
-	if (offset + 4 > bar_size)
-		return pn_fail(EINVAL, "%s: MSI-X table outside its BAR", c->name);
-	ctrl = (volatile uint32_t *)((volatile char *)bar + offset);
-	*ctrl = mask ? (*ctrl | 1u) : (*ctrl & ~1u);
-	return 0;
+	return c->tr->ops->msix_mask(c->tr, vector, mask);
 }
 
 /* ---- open / close ---------------------------------------------------- */
@@ -300,7 +281,7 @@ static int alloc_admin_mem(struct pn_ctrl *c)
 	return rc < 0 ? rc : dma_alloc(4096, &c->scratch);
 }
 
-int pn_ctrl_open(struct vfio_pci *pci, struct pn_ctrl **out)
+int pn_ctrl_open(struct pn_transport *tr, struct pn_ctrl **out)
 {
 	struct pn_ctrl *c = calloc(1, sizeof(*c));
 	pthread_mutexattr_t attr;
@@ -308,21 +289,21 @@ int pn_ctrl_open(struct vfio_pci *pci, struct pn_ctrl **out)
 	int rc;
 
 	if (!c)
-		return pn_fail(ENOMEM, "%s: no memory for the controller", pci->bdf);
-	c->pci = pci;
+		return pn_fail(ENOMEM, "%s: no memory for the controller", tr->addr);
+	c->tr = tr;
 	c->intx_fd = -1;
-	snprintf(c->name, sizeof(c->name), "%s", pci->bdf);
+	snprintf(c->name, sizeof(c->name), "%s", tr->addr);
 	c->timeout_ms = PN_DEFAULT_TIMEOUT_MS;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->admin_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 
-	rc = vfio_pci_bar_map(pci, 0, &bar, &c->bar0_size);
+	rc = tr->ops->bar_map(tr, 0, &bar, &c->bar0_size);
 	if (rc < 0)
 		goto fail;
 	c->bar0 = bar;
-	c->pm_cap = vfio_pci_cap_offset(pci, PCI_CAP_ID_PM, false);
+	c->pm_cap = tr->ops->cap_offset(tr, PCI_CAP_ID_PM, false);
 	pn_clear_error();
 	rc = pn_ctrl_read64(c, NVME_REG_CAP, &c->cap);
 	if (rc < 0)
@@ -510,7 +491,7 @@ int pn_ctrl_init_adminq(struct pn_ctrl *c)
 	};
 	int rc;
 
-	if (c->pci->reset_count != c->pci_reset_count || c->irq_lost) {
+	if (c->tr->ops->reset_count(c->tr) != c->tr_reset_count || c->irq_lost) {
 		irq_setup(c); /* a PCIe reset or power loss lost the interrupt setup */
 		c->irq_lost = false;
 	}
@@ -829,7 +810,7 @@ void pn_ctrl_power_lost(struct pn_ctrl *c)
 
 int pn_ctrl_power_restored(struct pn_ctrl *c)
 {
-	return vfio_pci_enable(c->pci);
+	return c->tr->ops->enable(c->tr);
 }
 
 int pn_ctrl_reset(struct pn_ctrl *c)

@@ -27,7 +27,7 @@
 #include "dma.h"
 #include "nvme_spec.h"
 #include "queue.h"
-#include "vfio_pci.h"
+#include "transport.h"
 
 #define PN_ADMIN_DEPTH 256
 #define PN_CMDLOG_ADMIN 1024
@@ -61,8 +61,8 @@ struct pn_qpair {
 };
 
 struct pn_ctrl {
-	struct vfio_pci *pci;        /* not owned */
-	char name[24];               /* BDF, for messages */
+	struct pn_transport *tr;     /* the device below (not owned) */
+	char name[64];               /* its address, for messages */
 	volatile uint8_t *bar0;
 	uint64_t bar0_size;
 	uint64_t cap;
@@ -85,7 +85,7 @@ struct pn_ctrl {
 	int failed;
 	char fail_reason[160];
 	uint64_t last_health_tsc;
-	uint32_t pci_reset_count;    /* vfio_pci reset_count when interrupts were set up */
+	uint32_t tr_reset_count;     /* transport reset_count when interrupts were set up */
 	int pm_cap;                  /* PCI power management capability offset, or -1 */
 	bool irq_lost;               /* interrupts must be set up again (power loss) */
 
@@ -110,11 +110,11 @@ struct pn_ctrl {
 	uint32_t aer_head, aer_tail;
 };
 
-/* Opens the controller on an open PCIe function: maps BAR0, reads CAP, sets
+/* Opens the controller on an open device (transport.h): maps BAR0, reads CAP, sets
  * up MSI-X vectors (INTx when absent) with eventfds, allocates the admin
  * queue memory. Does not touch CC: call pn_ctrl_init() (standard
  * initialisation) or the building blocks. Returns 0 or -errno. */
-int pn_ctrl_open(struct vfio_pci *pci, struct pn_ctrl **out);
+int pn_ctrl_open(struct pn_transport *tr, struct pn_ctrl **out);
 
 /* Fails outstanding commands, disables the controller (CC.EN=0, so it stops
  * using our memory), frees everything. The PCIe function stays open. Every
@@ -127,7 +127,7 @@ void pn_ctrl_close(struct pn_ctrl *c);
  * not wait a command timeout per queue. */
 void pn_ctrl_begin_close(struct pn_ctrl *c);
 
-/* 32/64-bit register access to BAR0 through VFIO (never faults, also while
+/* 32/64-bit register access to BAR0 through the transport (never faults, also while
  * memory decoding is off). read returns 0 or -errno with *value set (all
  * ones when the device is gone). */
 int pn_ctrl_read32(struct pn_ctrl *c, uint32_t offset, uint32_t *value);

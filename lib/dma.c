@@ -27,6 +27,16 @@ static struct dma_region *regions;   /* head of the doubly linked list */
 static struct iova_space space;
 static bool space_ready;
 static int container_fd = -1;        /* -1: no usable IOMMU context yet */
+static struct dma_region *last_hit;  /* dma_translate()'s cache */
+
+/* dma_watch_free() watchers: called without dma_lock held (a watcher may
+ * wait for a thread that is inside dma_translate()). */
+#define MAX_FREE_WATCHERS 16
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	dma_free_watch_fn fn;
+	void *ctx;
+} watchers[MAX_FREE_WATCHERS];
 
 static uint64_t round_up(uint64_t x, uint64_t unit)
 {
@@ -183,10 +193,67 @@ void dma_free(struct dma_region *r)
 		regions = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
+	if (last_hit == r)
+		last_hit = NULL;
+	pthread_mutex_unlock(&dma_lock);
+	/* No translation finds the region any more; the watchers make sure
+	 * none found earlier is still in use before the memory goes. */
+	pthread_mutex_lock(&watch_lock);
+	for (int i = 0; i < MAX_FREE_WATCHERS; i++)
+		if (watchers[i].fn)
+			watchers[i].fn(watchers[i].ctx, r->vaddr, r->map_size);
+	pthread_mutex_unlock(&watch_lock);
+	pthread_mutex_lock(&dma_lock);
 	iova_free(&space, r->iova, r->map_size);
 	pthread_mutex_unlock(&dma_lock);
 	munmap(r->vaddr, r->map_size);
 	free(r);
+}
+
+void *dma_translate(uint64_t iova, size_t len)
+{
+	struct dma_region *r;
+	void *vaddr = NULL;
+
+	pthread_mutex_lock(&dma_lock);
+	r = last_hit;
+	if (!r || iova < r->iova || iova - r->iova >= r->map_size)
+		for (r = regions; r; r = r->next)
+			if (iova >= r->iova && iova - r->iova < r->map_size)
+				break;
+	if (r && len <= r->map_size - (iova - r->iova)) {
+		vaddr = (char *)r->vaddr + (iova - r->iova);
+		last_hit = r;
+	}
+	pthread_mutex_unlock(&dma_lock);
+	return vaddr;
+}
+
+int dma_watch_free(dma_free_watch_fn fn, void *ctx)
+{
+	int rc = pn_fail(ENOSPC, "dma: %d free watchers already", MAX_FREE_WATCHERS);
+
+	pthread_mutex_lock(&watch_lock);
+	for (int i = 0; i < MAX_FREE_WATCHERS; i++) {
+		if (!watchers[i].fn) {
+			watchers[i].fn = fn;
+			watchers[i].ctx = ctx;
+			pn_clear_error();
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&watch_lock);
+	return rc;
+}
+
+void dma_unwatch_free(dma_free_watch_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&watch_lock);
+	for (int i = 0; i < MAX_FREE_WATCHERS; i++)
+		if (watchers[i].fn == fn && watchers[i].ctx == ctx)
+			watchers[i].fn = NULL;
+	pthread_mutex_unlock(&watch_lock);
 }
 
 int dma_iommu_attach(int fd, const uint64_t (*ranges)[2], int count)

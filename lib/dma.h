@@ -43,6 +43,23 @@ static inline uint64_t dma_iova(const struct dma_region *region, const void *add
 	return region->iova + (uint64_t)((const char *)addr - (const char *)region->vaddr);
 }
 
+/* The CPU address of `len` bytes at device address `iova`, or NULL when
+ * they are not all inside one allocated region: the IOMMU's answer, for a
+ * device that is not behind one (the software controller). Takes a mutex;
+ * remembers the last region found, so a run of lookups in one buffer
+ * does not walk the list. */
+void *dma_translate(uint64_t iova, size_t len);
+
+/* Called by dma_free() for every region, after it can no longer be found by
+ * dma_translate() and before its memory is unmapped: a software device
+ * makes sure it is done with addresses it translated earlier. May block;
+ * must not call dma_*(). */
+typedef void (*dma_free_watch_fn)(void *ctx, void *vaddr, size_t len);
+
+/* Adds / removes a watcher (up to 16). add returns 0 or -ENOSPC. */
+int dma_watch_free(dma_free_watch_fn fn, void *ctx);
+void dma_unwatch_free(dma_free_watch_fn fn, void *ctx);
+
 /* Called by the VFIO layer once the process container has an IOMMU type set
  * (its first group attached): records the container and the usable IOVA
  * ranges, and maps every region allocated so far. `ranges` holds `count`

@@ -258,6 +258,7 @@ static void free_controller(struct soft_ctrl *c)
 	free(c->sqs);
 	free(c->bar0);
 	pthread_mutex_destroy(&c->mbox_lock);
+	pthread_mutex_destroy(&c->forget_lock);
 	free(c);
 }
 
@@ -282,6 +283,7 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	c->cfg.model = c->model;
 	c->mbox_hang = c->mbox_gone = -1;
 	pthread_mutex_init(&c->mbox_lock, NULL);
+	pthread_mutex_init(&c->forget_lock, NULL);
 
 	db_end = pn_cq_doorbell_offset(cfg->nr_io_queues, cfg->dstrd) + 4;
 	c->bar0_size = (db_end + 4095) & ~(size_t)4095;

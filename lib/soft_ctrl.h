@@ -151,6 +151,15 @@ void soft_ctrl_get_stats(struct soft_ctrl *c, struct soft_ctrl_stats *out);
  * take it within 5 s. */
 int soft_ctrl_async_event(struct soft_ctrl *c, uint32_t dw0);
 
+/* Host memory [vaddr, vaddr + len) is about to be freed: the controller
+ * drops every queue whose ring lies in it (and the SQs completing to such a
+ * CQ), and the delayed completions aimed at them, so it never touches the
+ * memory again; as a device whose IOMMU mapping went away would find its
+ * queues unusable. Returns once the thread is between commands (so no
+ * transfer that translated an address in the range is still running), 0 or
+ * -ETIMEDOUT. Works in every fault state. */
+int soft_ctrl_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len);
+
 /* ---- Fault injection (issue 11 item 3) ---- */
 
 enum soft_ctrl_fault_kind {

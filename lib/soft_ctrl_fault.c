@@ -167,6 +167,9 @@ void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq)
 			sc_regs_power_on(c);
 	}
 	c->mbox_gone = -1;
+	if (c->mbox_forget_len)
+		sc_forget_memory(c, c->mbox_forget_vaddr, c->mbox_forget_len);
+	c->mbox_forget_len = 0;
 	pthread_mutex_unlock(&c->mbox_lock);
 	c->mbox_seen = seq;
 	__atomic_store_n(&c->mbox_ack, seq, __ATOMIC_RELEASE);
@@ -240,4 +243,19 @@ int soft_ctrl_async_event(struct soft_ctrl *c, uint32_t dw0)
 	}
 	c->mbox_events[c->mbox_nr_events++] = dw0;
 	return mailbox_post_unlock(c);
+}
+
+int soft_ctrl_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len)
+{
+	int rc;
+
+	if (!len)
+		return 0;
+	pthread_mutex_lock(&c->forget_lock);
+	pthread_mutex_lock(&c->mbox_lock);
+	c->mbox_forget_vaddr = vaddr;
+	c->mbox_forget_len = len;
+	rc = mailbox_post_unlock(c);
+	pthread_mutex_unlock(&c->forget_lock);
+	return rc;
 }

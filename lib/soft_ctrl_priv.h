@@ -170,6 +170,9 @@ struct soft_ctrl {
 	bool mbox_fatal;
 	uint32_t mbox_events[SC_MAX_EVENTS];
 	uint32_t mbox_nr_events;
+	pthread_mutex_t forget_lock;  /* one soft_ctrl_forget_memory() at a time */
+	const void *mbox_forget_vaddr;
+	size_t mbox_forget_len;
 };
 
 static inline uint32_t sc_reg_read(struct soft_ctrl *c, uint32_t off)
@@ -256,6 +259,9 @@ void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq);
 
 /* soft_ctrl_queue.c */
 void sc_drop_all_queues(struct soft_ctrl *c);
+/* Drops every queue whose ring lies in [vaddr, vaddr + len) (host memory
+ * being freed), the SQs of a dropped CQ, and their delayed completions. */
+void sc_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len);
 
 struct sc_cq *sc_cq_get(struct soft_ctrl *c, uint32_t qid);
 int sc_cq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size, bool ien,

@@ -100,6 +100,39 @@ void sc_drop_all_queues(struct soft_ctrl *c)
 	c->event_count = 0;
 }
 
+static bool ring_inside(const void *ring, size_t bytes, const char *lo, size_t len)
+{
+	const char *r = ring;
+
+	return r < lo + len && lo < r + bytes;
+}
+
+void sc_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len)
+{
+	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++) {
+		struct sc_cq *cq = &c->cqs[q];
+
+		if (cq->active && ring_inside(cq->ring, (size_t)cq->size * 16, vaddr, len)) {
+			for (uint32_t i = 0; i < c->nr_delayed;)
+				if (c->delayed[i].cq == cq)
+					sc_delayed_drop(c, i);
+				else
+					i++;
+			cq->active = false;
+		}
+	}
+	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++) {
+		struct sc_sq *sq = &c->sqs[q];
+
+		if (sq->active && (ring_inside(sq->ring, (size_t)sq->size * 64, vaddr, len) ||
+				   !sq->cq->active)) {
+			sq->cq->sq_refs--;
+			sq->active = false;
+		}
+	}
+	active_sqs_rebuild(c);
+}
+
 bool sc_cq_room(struct sc_cq *cq, uint32_t n)
 {
 	if (cq->free >= cq->reserved + n)

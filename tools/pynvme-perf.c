@@ -24,7 +24,7 @@
 #include "rand.h"
 #include "tsc.h"
 #include "verify_table.h"
-#include "vfio_pci.h"
+#include "transport.h"
 
 static struct pn_ioworker *g_worker;
 
@@ -289,7 +289,7 @@ static int run(struct pn_ioworker_config *cfg, const struct opts *o, int progres
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct vfio_pci *pci;
+	struct pn_transport *pci;
 	struct pn_ctrl *c;
 	struct nvme_id_ns *id;
 	struct pn_verify_table table = {0};
@@ -304,7 +304,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (o.has_seed)
 		pn_rand_seed(o.seed);
-	if ((rc = vfio_pci_open(o.bdf, &pci)) < 0) {
+	if ((rc = pn_transport_open(o.bdf, &pci)) < 0) {
 		fprintf(stderr, "pynvme-perf: %s: %s\n", o.bdf, pn_last_error());
 		return 3;
 	}
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 	if (o.verify)
 		pn_verify_table_free(&table);
 	pn_ctrl_close(c);
-	vfio_pci_close(pci);
+	pn_transport_close(pci);
 	free(id);
 	return status;
 }

@@ -65,19 +65,19 @@ int pn_py_register_ioworker(PyObject *module);
 int pn_py_register_namespace(PyObject *module);
 
 /* nvme.Pcie, for the classes that take one (Controller). */
-struct vfio_pci;
+struct pn_transport;
 extern PyTypeObject pn_py_pcie_type;
 
 /* The device of a Pcie object, for a short use under the GIL. Returns NULL
  * with TypeError when `obj` is not a Pcie, ValueError when it is closed. */
-struct vfio_pci *pn_py_pcie_device(PyObject *obj);
+struct pn_transport *pn_py_pcie_device(PyObject *obj);
 
 /* Attaches Controller `controller` to Pcie `obj` and returns the device
  * (NULL with TypeError / ValueError as pn_py_pcie_device). The Pcie stays
  * alive until pn_py_pcie_detach(); its close() closes every Controller
  * attached first (pn_py_controller_close), then releases the device at
  * once. Both need the GIL. */
-struct vfio_pci *pn_py_pcie_attach(PyObject *obj, PyObject *controller);
+struct pn_transport *pn_py_pcie_attach(PyObject *obj, PyObject *controller);
 void pn_py_pcie_detach(PyObject *obj, PyObject *controller);
 
 /* ---- Commands from Python (py_command.c), for Controller, Qpair and
@@ -105,7 +105,7 @@ struct pn_py_queue {
 	int polling;                   /* a thread polls it with the GIL released */
 	uint16_t latest_cid;
 	uint64_t latest_latency_us;
-	char name[48];                 /* "nvme0 0000:01:00.0" style, for messages */
+	char name[80];                 /* "Controller('0000:01:00.0')" style, for messages */
 };
 
 /* Submits `sqe` on `pq` with a Python callback `cb` (None/NULL: none) and

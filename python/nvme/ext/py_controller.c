@@ -12,7 +12,7 @@
 #include "error.h"
 #include "nvme_names.h"
 #include "tsc.h"
-#include "vfio_pci.h"
+#include "transport.h"
 
 typedef struct {
 	PyObject_HEAD
@@ -24,7 +24,7 @@ typedef struct {
 	uint8_t effects[4096];   /* Commands Supported and Effects log, cached */
 	int effects_valid;
 	PyObject *weakrefs;
-	char addr[16];           /* the function's BDF, also after close */
+	char addr[64];           /* the device's address, also after close */
 } ControllerObject;
 
 /* ---- argument helpers ------------------------------------------------ */
@@ -146,7 +146,7 @@ static PyObject *ctrl_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	static char *kwlist[] = {"pcie", "nvme_init_func", NULL};
 	PyObject *pcie, *init = Py_None;
 	ControllerObject *self;
-	struct vfio_pci *dev;
+	struct pn_transport *dev;
 	int rc;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Controller", kwlist, &pcie, &init))
@@ -165,8 +165,8 @@ static PyObject *ctrl_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	if (!dev)
 		goto fail;
 	self->pcie = pcie;
-	snprintf(self->aq.name, sizeof(self->aq.name), "Controller('%s')", dev->bdf);
-	snprintf(self->addr, sizeof(self->addr), "%s", dev->bdf);
+	snprintf(self->aq.name, sizeof(self->aq.name), "Controller('%s')", dev->addr);
+	snprintf(self->addr, sizeof(self->addr), "%s", dev->addr);
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_open(dev, &self->ctrl);
 	Py_END_ALLOW_THREADS

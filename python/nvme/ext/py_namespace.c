@@ -44,7 +44,7 @@ typedef struct {
 	PyObject *table;           /* capsule of the verify table, NULL: off */
 	uint8_t effects[4096];     /* Commands Supported and Effects log (NVM) */
 	int effects_valid;
-	char name[64];
+	char name[96];
 } NamespaceObject;
 
 static struct pn_ctrl *live(NamespaceObject *self)
@@ -245,7 +245,7 @@ typedef struct {
 	int trim_zeroes;
 	uint32_t nranges;         /* DSM deallocate ranges */
 	uint64_t (*ranges)[2];    /* slba, nlb */
-	char name[64];
+	char name[96];
 } NsCplObject;
 
 static PyTypeObject ns_cpl_type;

@@ -1,5 +1,6 @@
-/* nvme.Pcie: a PCIe function opened through VFIO (config space, resets,
- * power state, ASPM, BAR access). */
+/* nvme.Pcie: a PCIe function opened through VFIO, or the software
+ * controller's emulated one (transport.h): config space, resets, power
+ * state, ASPM, BAR access. */
 #include "module.h"
 
 #include <errno.h>
@@ -8,16 +9,16 @@
 #include <linux/pci_regs.h>
 
 #include "error.h"
-#include "vfio_pci.h"
+#include "transport.h"
 
 typedef struct {
 	PyObject_HEAD
-	struct vfio_pci *dev;  /* NULL once really closed */
+	struct pn_transport *dev;  /* NULL once really closed */
 	int closed;            /* close() was called: Python users are refused */
 	int busy;              /* slow operations running with the GIL released */
 	PyObject *controllers; /* weakrefs to the Controllers attached (pn_py_pcie_attach) */
 	PyObject *weakrefs;
-	char bdf[16];
+	char bdf[64];            /* canonical address: a BDF or "soft..." */
 } PcieObject;
 
 /* The Pcie objects open in this process, by BDF (weak values): a new Pcie of
@@ -48,7 +49,7 @@ static PyObject *closed_error(PcieObject *self)
 }
 
 /* The device of an open Pcie, or NULL with ValueError when it is closed. */
-static struct vfio_pci *open_dev(PcieObject *self)
+static struct pn_transport *open_dev(PcieObject *self)
 {
 	if (self->closed || !self->dev) {
 		closed_error(self);
@@ -57,7 +58,7 @@ static struct vfio_pci *open_dev(PcieObject *self)
 	return self->dev;
 }
 
-struct vfio_pci *pn_py_pcie_device(PyObject *obj)
+struct pn_transport *pn_py_pcie_device(PyObject *obj)
 {
 	if (!PyObject_TypeCheck(obj, &pn_py_pcie_type)) {
 		PyErr_Format(PyExc_TypeError, "expected a Pcie object, got %.80s", Py_TYPE(obj)->tp_name);
@@ -68,19 +69,19 @@ struct vfio_pci *pn_py_pcie_device(PyObject *obj)
 
 static void really_close(PcieObject *self)
 {
-	struct vfio_pci *dev = self->dev;
+	struct pn_transport *dev = self->dev;
 
 	self->dev = NULL;
 	if (dev) {
 		Py_BEGIN_ALLOW_THREADS
-		vfio_pci_close(dev);
+		pn_transport_close(dev);
 		Py_END_ALLOW_THREADS
 	}
 }
 
-struct vfio_pci *pn_py_pcie_attach(PyObject *obj, PyObject *controller)
+struct pn_transport *pn_py_pcie_attach(PyObject *obj, PyObject *controller)
 {
-	struct vfio_pci *dev = pn_py_pcie_device(obj);
+	struct pn_transport *dev = pn_py_pcie_device(obj);
 	PcieObject *self = (PcieObject *)obj;
 	PyObject *ref;
 
@@ -113,9 +114,9 @@ void pn_py_pcie_detach(PyObject *obj, PyObject *controller)
 /* Keeps the device open while a slow operation runs with the GIL released
  * (another thread may call close() meanwhile): NULL with ValueError when
  * closed. end_busy() ends it. */
-static struct vfio_pci *begin_busy(PcieObject *self)
+static struct pn_transport *begin_busy(PcieObject *self)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 
 	if (dev)
 		self->busy++;
@@ -130,7 +131,7 @@ static void end_busy(PcieObject *self)
 
 static PyObject *raise_dev(PcieObject *self, int neg_errno)
 {
-	char what[40];
+	char what[80];
 
 	snprintf(what, sizeof(what), "Pcie('%s')", self->bdf);
 	return pn_py_raise(pn_py_error, neg_errno, what);
@@ -172,7 +173,7 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	const char *addr;
 	PcieObject *self;
 	PyObject *key;
-	struct vfio_pci *dev = NULL;
+	struct pn_transport *dev = NULL;
 	int ret;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s:Pcie", kwlist, &addr))
@@ -186,7 +187,7 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 		Py_DECREF(self);
 		return NULL;
 	}
-	ret = vfio_pci_parse_bdf(addr, self->bdf);
+	ret = pn_transport_canonical(addr, self->bdf);
 	if (ret < 0) {
 		snprintf(self->bdf, sizeof(self->bdf), "?");
 		Py_DECREF(self);
@@ -197,7 +198,7 @@ static PyObject *pcie_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 		return NULL;
 	}
 	Py_BEGIN_ALLOW_THREADS
-	ret = vfio_pci_open(self->bdf, &dev);
+	ret = pn_transport_open(self->bdf, &dev);
 	Py_END_ALLOW_THREADS
 	if (ret < 0) {
 		pn_py_raise(pn_py_enumerate_error, ret, "Pcie");
@@ -232,7 +233,7 @@ static PyObject *pcie_repr(PcieObject *self)
 
 	if (self->closed || !self->dev)
 		return PyUnicode_FromFormat("<Pcie %s closed>", self->bdf);
-	if (vfio_pci_cfg_read(self->dev, 0, id, 4) < 0) {
+	if (pn_cfg_read(self->dev, 0, id, 4) < 0) {
 		pn_clear_error();
 		return PyUnicode_FromFormat("<Pcie %s>", self->bdf);
 	}
@@ -244,14 +245,14 @@ static PyObject *pcie_repr(PcieObject *self)
 
 static Py_ssize_t pcie_len(PcieObject *self)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 
 	return dev ? (Py_ssize_t)dev->config_size : -1;
 }
 
 /* An int config offset, negative ones counting from the end like a sequence;
  * IndexError naming it when outside [0, size - count]. */
-static int config_offset(PyObject *index, struct vfio_pci *dev, Py_ssize_t count, Py_ssize_t *out)
+static int config_offset(PyObject *index, struct pn_transport *dev, Py_ssize_t count, Py_ssize_t *out)
 {
 	Py_ssize_t size = (Py_ssize_t)dev->config_size;
 	Py_ssize_t offset = PyNumber_AsSsize_t(index, NULL);
@@ -273,7 +274,7 @@ static int config_offset(PyObject *index, struct vfio_pci *dev, Py_ssize_t count
 
 static PyObject *pcie_getitem(PcieObject *self, PyObject *key)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	int ret;
 
 	if (!dev)
@@ -295,11 +296,11 @@ static PyObject *pcie_getitem(PcieObject *self, PyObject *key)
 		if (!data)
 			return PyErr_NoMemory();
 		if (n > 0 && step == 1) {
-			ret = vfio_pci_cfg_read(dev, (uint32_t)start, data, (size_t)n);
+			ret = pn_cfg_read(dev, (uint32_t)start, data, (size_t)n);
 		} else {
 			ret = 0;
 			for (Py_ssize_t i = 0; i < n && ret == 0; i++)
-				ret = vfio_pci_cfg_read(dev, (uint32_t)(start + i * step), &data[i], 1);
+				ret = pn_cfg_read(dev, (uint32_t)(start + i * step), &data[i], 1);
 		}
 		if (ret < 0) {
 			PyMem_Free(data);
@@ -325,7 +326,7 @@ static PyObject *pcie_getitem(PcieObject *self, PyObject *key)
 
 		if (config_offset(key, dev, 1, &offset) < 0)
 			return NULL;
-		ret = vfio_pci_cfg_read(dev, (uint32_t)offset, &byte, 1);
+		ret = pn_cfg_read(dev, (uint32_t)offset, &byte, 1);
 		if (ret < 0)
 			return raise_dev(self, ret);
 		return PyLong_FromLong(byte);
@@ -336,7 +337,7 @@ static PyObject *pcie_getitem(PcieObject *self, PyObject *key)
 
 static int pcie_setitem(PcieObject *self, PyObject *key, PyObject *value)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	Py_ssize_t offset;
 	long byte;
 	uint8_t raw;
@@ -364,7 +365,7 @@ static int pcie_setitem(PcieObject *self, PyObject *key, PyObject *value)
 		return -1;
 	}
 	raw = (uint8_t)byte;
-	ret = vfio_pci_cfg_write(dev, (uint32_t)offset, &raw, 1);
+	ret = pn_cfg_write(dev, (uint32_t)offset, &raw, 1);
 	if (ret < 0) {
 		raise_dev(self, ret);
 		return -1;
@@ -375,7 +376,7 @@ static int pcie_setitem(PcieObject *self, PyObject *key, PyObject *value)
 static PyObject *pcie_register(PcieObject *self, PyObject *args, PyObject *kwargs)
 {
 	static char *kwlist[] = {"offset", "byte_count", NULL};
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	PyObject *offset_obj;
 	int byte_count = 4, ret;
 	Py_ssize_t offset;
@@ -394,7 +395,7 @@ static PyObject *pcie_register(PcieObject *self, PyObject *args, PyObject *kwarg
 				    Py_TYPE(offset_obj)->tp_name);
 	if (config_offset(offset_obj, dev, byte_count, &offset) < 0)
 		return NULL;
-	ret = vfio_pci_cfg_read(dev, (uint32_t)offset, raw, (size_t)byte_count);
+	ret = pn_cfg_read(dev, (uint32_t)offset, raw, (size_t)byte_count);
 	if (ret < 0)
 		return raise_dev(self, ret);
 	for (int i = byte_count - 1; i >= 0; i--)
@@ -405,7 +406,7 @@ static PyObject *pcie_register(PcieObject *self, PyObject *args, PyObject *kwarg
 static PyObject *pcie_cap_offset(PcieObject *self, PyObject *args, PyObject *kwargs)
 {
 	static char *kwlist[] = {"cap_id", "extended", NULL};
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	int cap_id, extended = 0, ret;
 
 	if (!dev)
@@ -416,7 +417,7 @@ static PyObject *pcie_cap_offset(PcieObject *self, PyObject *args, PyObject *kwa
 		return PyErr_Format(pn_py_arg_error, "cap_id 0x%x is out of range (standard ids are "
 				    "0..0xff; for a PCIe extended capability pass extended=True, "
 				    "ids 0..0xffff)", cap_id);
-	ret = vfio_pci_cap_offset(dev, cap_id, extended);
+	ret = dev->ops->cap_offset(dev, cap_id, extended);
 	if (ret == -ENOENT) {
 		pn_clear_error();
 		Py_RETURN_NONE;
@@ -430,9 +431,9 @@ static PyObject *pcie_cap_offset(PcieObject *self, PyObject *args, PyObject *kwa
 
 /* Runs a slow device operation with the GIL released; the hold keeps the
  * device open if another thread closes the Pcie meanwhile. */
-static int run_released(PcieObject *self, int (*op)(struct vfio_pci *, int), int arg)
+static int run_released(PcieObject *self, int (*op)(struct pn_transport *, int), int arg)
 {
-	struct vfio_pci *dev = begin_busy(self);
+	struct pn_transport *dev = begin_busy(self);
 	int ret;
 
 	if (!dev)
@@ -446,25 +447,29 @@ static int run_released(PcieObject *self, int (*op)(struct vfio_pci *, int), int
 	return ret;
 }
 
-static int op_flr(struct vfio_pci *dev, int unused) { return vfio_pci_flr(dev); }
-static int op_hot_reset(struct vfio_pci *dev, int unused) { return vfio_pci_hot_reset(dev); }
+static int op_flr(struct pn_transport *dev, int unused) { return dev->ops->flr(dev); }
+static int op_hot_reset(struct pn_transport *dev, int unused) { return dev->ops->hot_reset(dev); }
+static int op_power_state_set(struct pn_transport *dev, int state)
+{
+	return dev->ops->power_state_set(dev, state);
+}
 
 /* reset(rst_fn): the script's function resets the device its own way. */
 static PyObject *reset_by_script(PcieObject *self, PyObject *rst_fn)
 {
-	struct vfio_pci *dev = begin_busy(self);
+	struct pn_transport *dev = begin_busy(self);
 	PyObject *res;
 	int ret;
 
 	if (!dev)
 		return NULL;
 	Py_INCREF(self);
-	vfio_pci_external_reset_begin(dev);
+	dev->ops->external_reset_begin(dev);
 	res = PyObject_CallNoArgs(rst_fn);
 	Py_XDECREF(res);
 	/* bring the function back even when the script's function raised */
 	Py_BEGIN_ALLOW_THREADS
-	ret = vfio_pci_external_reset_end(dev, "by the script's reset function (Pcie.reset(rst_fn))");
+	ret = dev->ops->external_reset_end(dev, "by the script's reset function (Pcie.reset(rst_fn))");
 	Py_END_ALLOW_THREADS
 	end_busy(self);
 	Py_DECREF(self);
@@ -511,12 +516,12 @@ static PyObject *pcie_flr(PcieObject *self, PyObject *unused)
 
 static PyObject *pcie_get_power_state(PcieObject *self, void *closure)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	int ret;
 
 	if (!dev)
 		return NULL;
-	ret = vfio_pci_power_state_get(dev);
+	ret = dev->ops->power_state_get(dev);
 	return ret < 0 ? raise_dev(self, ret) : PyLong_FromLong(ret);
 }
 
@@ -553,7 +558,7 @@ static int pcie_set_power_state(PcieObject *self, PyObject *value, void *closure
 	state = small_setting(value, "power_state", "0..3: D0, D1, D2, D3hot");
 	if (state < 0)
 		return -1;
-	ret = run_released(self, vfio_pci_power_state_set, state);
+	ret = run_released(self, op_power_state_set, state);
 	if (ret == INT_MIN)
 		return -1;
 	if (ret < 0) {
@@ -565,18 +570,18 @@ static int pcie_set_power_state(PcieObject *self, PyObject *value, void *closure
 
 static PyObject *pcie_get_aspm(PcieObject *self, void *closure)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	int ret;
 
 	if (!dev)
 		return NULL;
-	ret = vfio_pci_aspm_get(dev);
+	ret = dev->ops->aspm_get(dev);
 	return ret < 0 ? raise_dev(self, ret) : PyLong_FromLong(ret);
 }
 
 static int pcie_set_aspm(PcieObject *self, PyObject *value, void *closure)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	int aspm, ret;
 
 	if (!dev)
@@ -584,7 +589,7 @@ static int pcie_set_aspm(PcieObject *self, PyObject *value, void *closure)
 	aspm = small_setting(value, "aspm", "0..3: off, L0s, L1, L0s and L1");
 	if (aspm < 0)
 		return -1;
-	ret = vfio_pci_aspm_set(dev, aspm);
+	ret = dev->ops->aspm_set(dev, aspm);
 	if (ret == -EIO) {
 		/* a device that does not keep the value is a finding, not a
 		 * script error (the original wrote it and never looked back) */
@@ -602,12 +607,12 @@ static int pcie_set_aspm(PcieObject *self, PyObject *value, void *closure)
 /* ---- BAR memory -------------------------------------------------------- */
 
 /* Checks bar index and dword offset, with the exception type naming which. */
-static int bar_dword(PcieObject *self, struct vfio_pci *dev, int bar, PyObject *offset_obj,
+static int bar_dword(PcieObject *self, struct pn_transport *dev, int bar, PyObject *offset_obj,
 		     uint64_t *offset)
 {
 	unsigned long long off;
 
-	if (bar < 0 || bar >= VFIO_PCI_BARS || !dev->bar[bar].size) {
+	if (bar < 0 || bar >= PN_TRANSPORT_BARS || !dev->bar_size[bar]) {
 		PyErr_Format(pn_py_arg_error, "bar %d does not exist on %s", bar, self->bdf);
 		return -1;
 	}
@@ -626,9 +631,9 @@ static int bar_dword(PcieObject *self, struct vfio_pci *dev, int bar, PyObject *
 		raise_c_fmt(pn_py_arg_error, "offset 0x%llx is not dword-aligned", off);
 		return -1;
 	}
-	if (off > dev->bar[bar].size - 4) {
+	if (off > dev->bar_size[bar] - 4) {
 		raise_c_fmt(PyExc_IndexError, "offset 0x%llx is beyond BAR%d (0x%llx bytes)", off, bar,
-			     (unsigned long long)dev->bar[bar].size);
+			     (unsigned long long)dev->bar_size[bar]);
 		return -1;
 	}
 	*offset = off;
@@ -638,7 +643,7 @@ static int bar_dword(PcieObject *self, struct vfio_pci *dev, int bar, PyObject *
 static PyObject *pcie_mem_dword_read(PcieObject *self, PyObject *args, PyObject *kwargs)
 {
 	static char *kwlist[] = {"offset", "bar", NULL};
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	PyObject *offset_obj;
 	int bar = 0, ret;
 	uint64_t offset;
@@ -650,7 +655,7 @@ static PyObject *pcie_mem_dword_read(PcieObject *self, PyObject *args, PyObject 
 		return NULL;
 	if (bar_dword(self, dev, bar, offset_obj, &offset) < 0)
 		return NULL;
-	ret = vfio_pci_bar_read(dev, bar, offset, &value, 4);
+	ret = pn_bar_read(dev, bar, offset, &value, 4);
 	if (ret < 0)
 		return raise_dev(self, ret);
 	return PyLong_FromUnsignedLong(value);
@@ -659,7 +664,7 @@ static PyObject *pcie_mem_dword_read(PcieObject *self, PyObject *args, PyObject 
 static PyObject *pcie_mem_dword_write(PcieObject *self, PyObject *args, PyObject *kwargs)
 {
 	static char *kwlist[] = {"offset", "value", "bar", NULL};
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	PyObject *offset_obj;
 	unsigned long long value;
 	int bar = 0, ret;
@@ -676,7 +681,7 @@ static PyObject *pcie_mem_dword_write(PcieObject *self, PyObject *args, PyObject
 	if (value > 0xffffffffull)
 		return raise_c_fmt(pn_py_arg_error, "value 0x%llx does not fit in a dword", value);
 	dword = (uint32_t)value;
-	ret = vfio_pci_bar_write(dev, bar, offset, &dword, 4);
+	ret = pn_bar_write(dev, bar, offset, &dword, 4);
 	if (ret < 0)
 		return raise_dev(self, ret);
 	Py_RETURN_NONE;
@@ -684,16 +689,16 @@ static PyObject *pcie_mem_dword_write(PcieObject *self, PyObject *args, PyObject
 
 static PyObject *pcie_bar_size(PcieObject *self, PyObject *args)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 	int bar;
 
 	if (!dev)
 		return NULL;
 	if (!PyArg_ParseTuple(args, "i:bar_size", &bar))
 		return NULL;
-	if (bar < 0 || bar >= VFIO_PCI_BARS)
+	if (bar < 0 || bar >= PN_TRANSPORT_BARS)
 		return PyErr_Format(pn_py_arg_error, "bar %d is not 0..5", bar);
-	return PyLong_FromUnsignedLongLong(dev->bar[bar].size);
+	return PyLong_FromUnsignedLongLong(dev->bar_size[bar]);
 }
 
 /* ---- lifetime ---------------------------------------------------------- */
@@ -757,20 +762,20 @@ static PyObject *pcie_get_closed(PcieObject *self, void *closure)
 
 static PyObject *pcie_get_reset_count(PcieObject *self, void *closure)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 
-	return dev ? PyLong_FromUnsignedLong(dev->reset_count) : NULL;
+	return dev ? PyLong_FromUnsignedLong(dev->ops->reset_count(dev)) : NULL;
 }
 
 static PyObject *pcie_get_last_reset(PcieObject *self, void *closure)
 {
-	struct vfio_pci *dev = open_dev(self);
+	struct pn_transport *dev = open_dev(self);
 
 	if (!dev)
 		return NULL;
-	if (!dev->last_reset[0])
+	if (!dev->ops->last_reset(dev)[0])
 		Py_RETURN_NONE;
-	return PyUnicode_FromString(dev->last_reset);
+	return PyUnicode_FromString(dev->ops->last_reset(dev));
 }
 
 static PyMethodDef pcie_methods[] = {
@@ -839,7 +844,8 @@ PyTypeObject pn_py_pcie_type = {
 	.tp_weaklistoffset = offsetof(PcieObject, weakrefs),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Pcie(addr)\n\nA PCIe function bound to vfio-pci, by BDF ('01:00.0' or "
-		  "'0000:01:00.0').\np[i] / p[i:j] read config bytes, p[i] = v writes one byte, "
+		  "'0000:01:00.0'), or the\nsoftware NVMe controller: 'soft' or 'soft:OPTIONS' "
+		  "(docs/software-controller.md).\np[i] / p[i:j] read config bytes, p[i] = v writes one byte, "
 		  "len(p) is the config size.\nUsable as a context manager (closes on exit).",
 	.tp_new = pcie_new,
 	.tp_dealloc = (destructor)pcie_dealloc,

@@ -7,8 +7,7 @@
 
 #include "controller.h"
 #include "error.h"
-#include "slot_power.h"
-#include "vfio_pci.h"
+#include "transport.h"
 
 typedef struct {
 	PyObject_HEAD
@@ -108,7 +107,6 @@ static PyObject *call_cb(PyObject *cb)
 static PyObject *sub_poweroff(SubsystemObject *self, PyObject *unused)
 {
 	struct pn_ctrl *c = ctrl_of(self);
-	char port[16];
 	int rc;
 
 	if (!c)
@@ -120,15 +118,12 @@ static PyObject *sub_poweroff(SubsystemObject *self, PyObject *unused)
 			pn_ctrl_power_lost(c);
 		return res;
 	}
-	rc = pn_slot_power_find(c->pci->bdf, port);
+	Py_BEGIN_ALLOW_THREADS
+	rc = c->tr->ops->slot_power(c->tr, false);
+	Py_END_ALLOW_THREADS
 	if (rc < 0)
 		return PyErr_Format(pn_py_error, "%s: cannot power off: %s; give Subsystem a poweroff_cb",
 				    c->name, pn_last_error());
-	Py_BEGIN_ALLOW_THREADS
-	rc = pn_slot_power_set(port, false);
-	Py_END_ALLOW_THREADS
-	if (rc < 0)
-		return raise_rc(c, rc);
 	pn_ctrl_power_lost(c);
 	Py_RETURN_NONE;
 }
@@ -136,7 +131,6 @@ static PyObject *sub_poweroff(SubsystemObject *self, PyObject *unused)
 static PyObject *sub_poweron(SubsystemObject *self, PyObject *unused)
 {
 	struct pn_ctrl *c = ctrl_of(self);
-	char port[16];
 	int rc;
 
 	if (!c)
@@ -146,22 +140,12 @@ static PyObject *sub_poweron(SubsystemObject *self, PyObject *unused)
 			return NULL;
 		Py_DECREF(Py_None);
 	} else {
-		rc = pn_slot_power_find(c->pci->bdf, port);
+		Py_BEGIN_ALLOW_THREADS
+		rc = c->tr->ops->slot_power(c->tr, true);
+		Py_END_ALLOW_THREADS
 		if (rc < 0)
 			return PyErr_Format(pn_py_error, "%s: cannot power on: %s; give Subsystem a "
 					    "poweron_cb", c->name, pn_last_error());
-		Py_BEGIN_ALLOW_THREADS
-		rc = pn_slot_power_set(port, true);
-		if (!rc) {
-			/* PCIe: 100 ms after power is good before config access */
-			struct timespec ts = {0, 100000000};
-
-			nanosleep(&ts, NULL);
-			rc = pn_slot_wait_function(c->pci->bdf, 2000);
-		}
-		Py_END_ALLOW_THREADS
-		if (rc < 0)
-			return raise_rc(c, rc);
 	}
 	rc = pn_ctrl_power_restored(c);
 	if (rc < 0)

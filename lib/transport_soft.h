@@ -1,0 +1,51 @@
+/* The soft transport (transport.h): the software NVMe controller
+ * (soft_ctrl.h) as a device a script opens like a drive.
+ *
+ * Address: "soft", or "soft:" followed by comma-separated options:
+ *   null         null mode: IO completes without moving data (benchmarks)
+ *   size=N[KMGT] bytes of each namespace (default 1G)
+ *   lba=N        LBA size: 512 (default), 1024, 2048 or 4096
+ *   ns=N         namespaces, 1..16 (default 1)
+ *   queues=N     IO queues offered, 1..1024 (default 64)
+ *   depth=N      deepest queue (CAP.MQES + 1), 2..65536 (default 4096)
+ *   mdts=N       Identify MDTS, 0..16 (default 5: 128 KiB)
+ *   vectors=N    MSI-X vectors, 1..2048 (default 65)
+ *   cpu=N        run the controller thread on CPU N only
+ *   spin         the controller thread never naps (benchmarks)
+ * e.g. "soft:null,cpu=1,spin". The options are part of the device's name:
+ * the same address opens the same device again, with what was written to
+ * it (a drive stays in its slot: the store lives until the process ends),
+ * while it is not open elsewhere in the process.
+ *
+ * The emulated PCIe function: vendor 0xfffe (not a PCI-SIG assigned ID:
+ * this is no hardware), class 01:08:02, a 64-bit BAR0 (registers and
+ * doorbells), a PM capability (D0/D3hot; D3hot->D0 resets the controller),
+ * MSI-X (vector masks honoured, table not memory-mapped) and a PCIe
+ * capability (FLR, ASPM control kept). FLR, hot reset, D3hot->D0 and slot
+ * power on bring the controller back at power-on state with its store
+ * kept; slot power off makes config space and registers read all ones.
+ */
+#ifndef PYNVME_TRANSPORT_SOFT_H
+#define PYNVME_TRANSPORT_SOFT_H
+
+#include "soft_ctrl.h"
+#include "transport.h"
+
+/* Whether `addr` names a software controller ("soft" or "soft:..."). */
+bool pn_transport_soft_addr(const char *addr);
+
+/* Checks the options of `addr` and writes its canonical form (options in a
+ * fixed order, defaults left out) to `out`. Returns 0 or -EINVAL naming the
+ * option. */
+int pn_transport_soft_canonical(const char *addr, char out[64]);
+
+/* Opens (creating on first use) the software controller `addr`. Returns 0,
+ * -EINVAL (bad options), -EBUSY (open already in this process), or the
+ * error of soft_ctrl_create(). */
+int pn_transport_soft_open(const char *addr, struct pn_transport **out);
+
+/* The controller behind a soft transport, for fault injection and
+ * statistics; NULL for another transport. */
+struct soft_ctrl *pn_transport_soft_ctrl(struct pn_transport *t);
+
+#endif
