@@ -1086,13 +1086,17 @@ static void *worker_main(void *arg)
 	q->cq_doorbell = w->cq_doorbell;
 	q->log_entries = log_entries;
 	/* The IOs after the last full second count too, so the per-second
-	 * counts sum to the total: a partial second of its own when it lasted
-	 * over 10 ms, else (the drain right after `time` ended) the last one. */
+	 * counts sum to the total: the drain after `time` ended belongs to the
+	 * last second (however slow the device is to give the last IOs back);
+	 * a run that ended otherwise gets a partial second of its own when it
+	 * lasted over 10 ms. */
 	if (w->completed > rs->completed_at_second && !w->cfg.iops) {
 		uint32_t rest = (uint32_t)(w->completed - rs->completed_at_second);
+		bool time_ended = rs->end_tsc && rs->now >= rs->end_tsc;
 
 		if (w->res.nseconds < w->cfg.max_seconds &&
-		    (rs->now - (rs->next_second - hz) > hz / 100 || !w->res.nseconds))
+		    (!w->res.nseconds ||
+		     (!time_ended && rs->now - (rs->next_second - hz) > hz / 100)))
 			w->res.io_per_second[w->res.nseconds++] = rest;
 		else if (w->res.nseconds)
 			w->res.io_per_second[w->res.nseconds - 1] += rest;

@@ -90,6 +90,7 @@ struct soft_ctrl_config {
 	uint8_t dstrd;                   /* CAP.DSTRD: doorbell stride 4 << dstrd bytes, 0..8 */
 	const char *serial;              /* Identify SN (truncated to 20 bytes), NULL: default */
 	const char *model;               /* Identify MN (truncated to 40 bytes), NULL: default */
+	uint16_t vid, ssvid;             /* Identify VID / SSVID: the PCI vendor ids around it */
 	bool null_mode;                  /* see above */
 	bool never_sleep;                /* the thread spins even when idle (benchmarks) */
 	bool pin_cpu;                    /* run the thread on CPU `cpu` only (benchmarks: */

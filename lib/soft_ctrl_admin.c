@@ -53,6 +53,8 @@ static uint32_t nr_cq_granted(struct soft_ctrl *c)
 
 static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 {
+	id->vid = c->cfg.vid;
+	id->ssvid = c->cfg.ssvid;
 	memcpy(id->sn, c->serial, 20);
 	memcpy(id->mn, c->model, 40);
 	memcpy(id->fr, "1.0     ", 8);

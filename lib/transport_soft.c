@@ -729,6 +729,7 @@ static int create_device(const char *addr, const struct soft_options *o, struct 
 	cfg.never_sleep = o->spin;
 	cfg.pin_cpu = o->cpu >= 0;
 	cfg.cpu = o->cpu >= 0 ? (unsigned)o->cpu : 0;
+	cfg.vid = cfg.ssvid = SOFT_VENDOR_ID;
 	cfg.iova_to_vaddr = translate;
 	cfg.irq = soft_irq;
 	cfg.irq_ctx = d;
