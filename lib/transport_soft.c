@@ -165,6 +165,21 @@ static void append(char *out, size_t n, const char *fmt, unsigned long long v)
 	snprintf(out + len, n - len, fmt, v);
 }
 
+/* ",size=512M": the largest unit that divides the size. */
+static void append_size(char *out, size_t n, uint64_t size)
+{
+	const char *units = "KMGT";
+	int unit = -1;
+
+	while (unit < 3 && size % 1024 == 0) {
+		size /= 1024;
+		unit++;
+	}
+	append(out, n, ",size=%llu", size);
+	if (unit >= 0)
+		append(out, n, "%c", (unsigned long long)units[unit]);
+}
+
 int pn_transport_soft_canonical(const char *addr, char out[64])
 {
 	struct soft_options o;
@@ -177,7 +192,7 @@ int pn_transport_soft_canonical(const char *addr, char out[64])
 	if (o.null_mode)
 		strcat(buf, ",null");
 	if (o.size != defaults.size)
-		append(buf, sizeof(buf), ",size=%llu", o.size);
+		append_size(buf, sizeof(buf), o.size);
 	if (o.lba != defaults.lba)
 		append(buf, sizeof(buf), ",lba=%llu", o.lba);
 	if (o.ns != defaults.ns)
@@ -249,6 +264,8 @@ static void cfg_power_on(struct soft_device *d)
 	put16(c + PCI_SUBSYSTEM_VENDOR_ID, SOFT_VENDOR_ID);
 	put16(c + PCI_SUBSYSTEM_ID, SOFT_DEVICE_ID);
 	c[PCI_CAPABILITY_LIST] = CAP_PM;
+	d->wmask[PCI_INTERRUPT_LINE] = 0xff;  /* scratch for the OS, as on hardware */
+	c[PCI_INTERRUPT_PIN] = 1;
 
 	c[CAP_PM] = PCI_CAP_ID_PM;
 	c[CAP_PM + 1] = CAP_MSIX;
@@ -398,7 +415,8 @@ static int st_bar_map(struct pn_transport *t, int index, volatile void **addr, u
 	return 0;
 }
 
-static int bar_check(struct soft_device *d, int index, uint64_t offset, size_t len)
+static int bar_check(struct soft_device *d, int index, uint64_t offset, size_t len,
+		     const char *what)
 {
 	if (index != 0)
 		return pn_fail(ENODEV, "%s: BAR%d is not implemented (only BAR0)", d->t.addr, index);
@@ -408,8 +426,9 @@ static int bar_check(struct soft_device *d, int index, uint64_t offset, size_t l
 			       "outside its %zu bytes", d->t.addr, len, (unsigned long long)offset,
 			       soft_ctrl_bar0_size(d->ctrl));
 	if (!decoding(d))
-		return pn_fail(EIO, "%s: BAR0 does not answer (memory decoding off, not in D0, or "
-			       "without power)", d->t.addr);
+		return pn_fail(EIO, "%s: BAR0 %s at 0x%llx: the function does not answer (memory "
+			       "decoding off, not in D0, or without power)", d->t.addr, what,
+			       (unsigned long long)offset);
 	return 0;
 }
 
@@ -420,7 +439,7 @@ static int st_bar_read(struct pn_transport *t, int index, uint64_t offset, void 
 	int rc;
 
 	pthread_mutex_lock(&d->lock);
-	rc = bar_check(d, index, offset, len);
+	rc = bar_check(d, index, offset, len, "read");
 	pthread_mutex_unlock(&d->lock);
 	if (rc)
 		return rc;
@@ -441,7 +460,7 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 	int rc;
 
 	pthread_mutex_lock(&d->lock);
-	rc = bar_check(d, index, offset, len);
+	rc = bar_check(d, index, offset, len, "write");
 	pthread_mutex_unlock(&d->lock);
 	if (rc)
 		return rc;
