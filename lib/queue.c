@@ -48,6 +48,7 @@ int pn_queue_init(struct pn_queue *q, const struct pn_queue_config *cfg)
 		}
 	}
 	q->free_head = 0;
+	q->free_tail = q->nslots - 1;
 	if (cfg->cmdlog_entries) {
 		q->log = calloc(cfg->cmdlog_entries, sizeof(*q->log));
 		if (!q->log) {
@@ -101,13 +102,22 @@ struct pn_request *pn_queue_alloc(struct pn_queue *q)
 	return rq;
 }
 
+/* Freed slots queue up behind the others (FIFO, not a stack): a command id
+ * is used again only after every other free one was, so a completion a
+ * device posts twice, or late, finds its slot free (and is counted as
+ * spurious) instead of completing the next command that got the id. Only a
+ * queue kept at full depth reuses an id at once. */
 static void slot_free(struct pn_queue *q, struct pn_request *rq)
 {
 	rq->state = PN_SLOT_FREE;
 	rq->cb = NULL;
 	rq->ctx = NULL;
-	rq->next_free = q->free_head;
-	q->free_head = rq->cid;
+	rq->next_free = q->nslots;
+	if (q->free_head >= q->nslots)
+		q->free_head = rq->cid;
+	else
+		q->slots[q->free_tail].next_free = rq->cid;
+	q->free_tail = rq->cid;
 	q->outstanding--;
 }
 

@@ -113,6 +113,7 @@ struct pn_queue {
 	struct pn_request *slots;  /* depth - 1 request slots, index = CID */
 	uint32_t nslots;
 	uint32_t free_head;        /* first free slot, nslots: none */
+	uint32_t free_tail;        /* last free slot (valid while free_head is) */
 	uint32_t outstanding;      /* slots not free */
 	uint32_t busy;             /* slots submitted and not yet completed */
 

@@ -34,6 +34,9 @@
  * then naps 50 us per idle round (unless never_sleep), so an idle
  * controller does not hold a core.
  *
+ * Identify NN is SOFT_CTRL_MAX_NS: the NSIDs above nr_ns are inactive
+ * (Identify Namespace reads zeroes, IO gets Invalid Namespace).
+ *
  * Supported: admin Identify (CNS 0 namespace, 1 controller, 2 active
  * namespace list, 3 namespace identification descriptors), Get/Set Features
  * (Arbitration, Power Management, Temperature Threshold, Volatile Write
@@ -42,7 +45,7 @@
  * Log Page (Error Information, SMART / Health, Firmware Slot, Commands
  * Supported and Effects), Create/Delete I/O SQ/CQ, Abort, Asynchronous Event
  * Request, Keep Alive; NVM Read, Write, Flush, Write Zeroes, Compare, Dataset
- * Management (deallocate: reads return zeroes afterwards), Write
+ * Management (deallocate: reads return zeroes afterwards), Verify, Write
  * Uncorrectable (reads of those blocks fail with Unrecovered Read Error
  * until they are written, zeroed or deallocated). Data pointers: PRPs for
  * every command, SGLs (Data Block, Segment, Last Segment descriptors, any

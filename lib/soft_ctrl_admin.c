@@ -74,9 +74,11 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	id->sqes = 6 << 4 | 6;
 	id->cqes = 4 << 4 | 4;
 	id->maxcmd = 0;
-	id->nn = c->cfg.nr_ns;
+	/* NN covers inactive NSIDs too, as on drives with namespace management:
+	 * hosts must tell "inactive" from "invalid". */
+	id->nn = SOFT_CTRL_MAX_NS;
 	id->oncs = NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_WRITE_UNCORRECTABLE |
-		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES;
+		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY;
 	id->vwc = 1;
 	id->sgls = 1;                    /* SGLs for IO commands, no alignment needed */
 	id->psd[0].mp = 2500;            /* 25 W, in centiwatts */
@@ -110,9 +112,10 @@ static uint32_t admin_identify(struct soft_ctrl *c, const struct pn_sqe *sqe)
 	memset(page, 0, 4096);
 	switch (cns) {
 	case NVME_IDENTIFY_CNS_NS:
-		if (nsid == 0 || nsid > c->cfg.nr_ns)
+		if (nsid == 0 || nsid > SOFT_CTRL_MAX_NS)
 			return GEN(NVME_SC_INVALID_NS);
-		identify_ns(c, nsid, (struct nvme_id_ns *)page);
+		if (nsid <= c->cfg.nr_ns)  /* an inactive NSID reads as zeroes */
+			identify_ns(c, nsid, (struct nvme_id_ns *)page);
 		break;
 	case NVME_IDENTIFY_CNS_CTRL:
 		identify_ctrl(c, (struct nvme_id_ctrl *)page);
@@ -353,6 +356,7 @@ static uint32_t build_log(struct soft_ctrl *c, uint8_t lid, uint8_t *page, uint3
 		e->iocs[nvme_cmd_flush] = 1;
 		e->iocs[nvme_cmd_read] = 1;
 		e->iocs[nvme_cmd_compare] = 1;
+		e->iocs[nvme_cmd_verify] = 1;
 		e->iocs[nvme_cmd_write] = 1 | 1 << 1;             /* LBCC */
 		e->iocs[nvme_cmd_write_zeroes] = 1 | 1 << 1;
 		e->iocs[nvme_cmd_write_uncor] = 1 | 1 << 1;

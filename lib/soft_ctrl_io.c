@@ -149,6 +149,7 @@ uint32_t sc_io_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe)
 	case nvme_cmd_write_zeroes:
 	case nvme_cmd_write_uncor:
 	case nvme_cmd_dsm:
+	case nvme_cmd_verify:
 		break;
 	case nvme_cmd_flush:
 		if (nsid != 0xffffffff && (nsid - 1u) >= c->cfg.nr_ns)
@@ -211,6 +212,13 @@ uint32_t sc_io_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe)
 		if (status)
 			return status;
 		break;
+	case nvme_cmd_verify:
+		/* reads the media without a transfer: only unreadable blocks fail */
+		if (!c->cfg.null_mode && ns->uncor_count && uncor_any(ns, slba, nlb)) {
+			c->media_errors++;
+			return sc_status(NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
+		}
+		return 0;
 	case nvme_cmd_write_zeroes:
 		if (!c->cfg.null_mode)
 			store_zero(ns, slba, nlb);

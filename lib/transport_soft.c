@@ -29,13 +29,14 @@
 
 struct soft_options {
 	bool null_mode, spin;
-	uint64_t size;
+	uint64_t size[SOFT_CTRL_MAX_NS];   /* per namespace; size= gives all, or A+B+... */
+	uint32_t nsizes;                   /* sizes given (0: the default) */
 	uint32_t lba, ns, queues, depth, mdts, vectors;
 	int cpu;
 };
 
 static const struct soft_options defaults = {
-	.size = 1ull << 30, .lba = 512, .ns = 1, .queues = 64, .depth = 4096, .mdts = 5,
+	.size = {1ull << 30}, .lba = 512, .ns = 1, .queues = 64, .depth = 4096, .mdts = 5,
 	.vectors = 65, .cpu = -1,
 };
 
@@ -44,11 +45,16 @@ struct soft_device {
 	struct soft_ctrl *ctrl;
 	bool open;
 
-	pthread_mutex_t lock;        /* everything below; the irq hook takes it too */
+	/* Everything below but the interrupt state. Held while waiting for the
+	 * controller thread (mailbox), so the thread never takes it. */
+	pthread_mutex_t lock;
 	uint8_t cfg[4096];
 	uint8_t wmask[4096];
-	bool gone;                   /* slot power off */
+	bool gone;                   /* slot power off, or removed (pn_transport_soft_remove) */
+	bool user_hang;              /* pn_transport_soft_hang() */
+	bool hung;                   /* what the controller was last told */
 	int nvec_max;                /* MSI-X table size */
+	pthread_mutex_t irq_lock;    /* the interrupt state: taken by the irq hook */
 	int nvec;                    /* MSI-X vectors enabled (0: off) */
 	int fds[MAX_VECTORS];
 	uint8_t masked[MAX_VECTORS];
@@ -99,9 +105,25 @@ static int parse_number(const char *addr, const char *name, const char *text, ui
 	return 0;
 }
 
+/* size=N or size=A+B+...: one size per namespace. */
+static int parse_sizes(const char *addr, char *value, struct soft_options *o)
+{
+	char *save = NULL;
+	int rc = 0;
+
+	o->nsizes = 0;
+	for (char *v = strtok_r(value, "+", &save); v && !rc; v = strtok_r(NULL, "+", &save)) {
+		if (o->nsizes == SOFT_CTRL_MAX_NS)
+			return pn_fail(EINVAL, "%s: more than %d sizes", addr, SOFT_CTRL_MAX_NS);
+		rc = parse_number(addr, "size", v, 4096, 1ull << 44, true, &o->size[o->nsizes++]);
+	}
+	return rc;
+}
+
 static int parse_options(const char *addr, struct soft_options *o)
 {
 	char buf[256], *save = NULL;
+	bool ns_given = false;
 	uint64_t v;
 	int rc = 0;
 
@@ -124,7 +146,7 @@ static int parse_options(const char *addr, struct soft_options *o)
 			rc = pn_fail(EINVAL, "%s: unknown option '%s' (null, spin, size=, lba=, ns=, "
 				     "queues=, depth=, mdts=, vectors=, cpu=)", addr, opt);
 		} else if (!strcmp(opt, "size")) {
-			rc = parse_number(addr, opt, value, 4096, 1ull << 44, true, &o->size);
+			rc = parse_sizes(addr, value, o);
 		} else if (!strcmp(opt, "lba")) {
 			rc = parse_number(addr, opt, value, 512, 4096, false, &v);
 			if (!rc && (v & (v - 1)))
@@ -133,6 +155,7 @@ static int parse_options(const char *addr, struct soft_options *o)
 		} else if (!strcmp(opt, "ns")) {
 			rc = parse_number(addr, opt, value, 1, SOFT_CTRL_MAX_NS, false, &v);
 			o->ns = (uint32_t)v;
+			ns_given = true;
 		} else if (!strcmp(opt, "queues")) {
 			rc = parse_number(addr, opt, value, 1, SOFT_CTRL_MAX_IO_QUEUES, false, &v);
 			o->queues = (uint32_t)v;
@@ -152,10 +175,22 @@ static int parse_options(const char *addr, struct soft_options *o)
 			rc = pn_fail(EINVAL, "%s: unknown option '%s'", addr, opt);
 		}
 	}
-	if (!rc && o->size % o->lba)
-		rc = pn_fail(EINVAL, "%s: size %llu is not a multiple of the LBA size %u", addr,
-			     (unsigned long long)o->size, o->lba);
-	return rc;
+	if (rc)
+		return rc;
+	/* several sizes give the number of namespaces (ns= must agree); one
+	 * size is every namespace's */
+	if (o->nsizes > 1 && ns_given && o->ns != o->nsizes)
+		return pn_fail(EINVAL, "%s: ns=%u but %u sizes", addr, o->ns, o->nsizes);
+	if (o->nsizes > 1)
+		o->ns = o->nsizes;
+	for (uint32_t i = o->nsizes ? o->nsizes : 1; i < o->ns; i++)
+		o->size[i] = o->size[0];
+	o->nsizes = o->nsizes > 1 ? o->nsizes : 0;
+	for (uint32_t i = 0; i < o->ns; i++)
+		if (o->size[i] % o->lba)
+			return pn_fail(EINVAL, "%s: size %llu is not a multiple of the LBA size %u", addr,
+				       (unsigned long long)o->size[i], o->lba);
+	return 0;
 }
 
 static void append(char *out, size_t n, const char *fmt, unsigned long long v)
@@ -165,7 +200,7 @@ static void append(char *out, size_t n, const char *fmt, unsigned long long v)
 	snprintf(out + len, n - len, fmt, v);
 }
 
-/* ",size=512M": the largest unit that divides the size. */
+/* "512M": the largest unit that divides the size. */
 static void append_size(char *out, size_t n, uint64_t size)
 {
 	const char *units = "KMGT";
@@ -175,7 +210,7 @@ static void append_size(char *out, size_t n, uint64_t size)
 		size /= 1024;
 		unit++;
 	}
-	append(out, n, ",size=%llu", size);
+	append(out, n, "%llu", size);
 	if (unit >= 0)
 		append(out, n, "%c", (unsigned long long)units[unit]);
 }
@@ -191,11 +226,18 @@ int pn_transport_soft_canonical(const char *addr, char out[64])
 	/* A fixed order, defaults left out: one device has one name. */
 	if (o.null_mode)
 		strcat(buf, ",null");
-	if (o.size != defaults.size)
-		append_size(buf, sizeof(buf), o.size);
+	if (o.nsizes) {
+		for (uint32_t i = 0; i < o.nsizes; i++) {
+			strcat(buf, i ? "+" : ",size=");
+			append_size(buf, sizeof(buf), o.size[i]);
+		}
+	} else if (o.size[0] != defaults.size[0]) {
+		strcat(buf, ",size=");
+		append_size(buf, sizeof(buf), o.size[0]);
+	}
 	if (o.lba != defaults.lba)
 		append(buf, sizeof(buf), ",lba=%llu", o.lba);
-	if (o.ns != defaults.ns)
+	if (o.ns != defaults.ns && !o.nsizes)
 		append(buf, sizeof(buf), ",ns=%llu", o.ns);
 	if (o.queues != defaults.queues)
 		append(buf, sizeof(buf), ",queues=%llu", o.queues);
@@ -289,15 +331,42 @@ static void cfg_power_on(struct soft_device *d)
 	put16(c + CAP_EXP + PCI_EXP_LNKSTA, 3 | 4 << 4);
 }
 
+/* Memory decoding on and in D0: what the BAR needs to answer. Lock held. */
+static bool decoding(struct soft_device *d)
+{
+	return !d->gone && (get16(d->cfg + PCI_COMMAND) & PCI_COMMAND_MEMORY) &&
+	       !(get16(d->cfg + CAP_PM + PCI_PM_CTRL) & PCI_PM_CTRL_STATE_MASK);
+}
+
+/* A function that does not decode memory never sees the doorbells, and one
+ * in D3hot executes nothing: the controller is held still meanwhile (the
+ * stores to its BAR0 memory cannot be refused here, as on the bus). Lock
+ * held. Returns 0 or -errno. */
+static int update_hang(struct soft_device *d)
+{
+	bool hang = d->user_hang || !decoding(d);
+	int rc = 0;
+
+	if (hang != d->hung) {
+		rc = soft_ctrl_fault_hang(d->ctrl, hang);
+		if (!rc)
+			d->hung = hang;
+	}
+	return rc ? pn_fail(-rc, "%s: the software controller did not take the %s", d->t.addr,
+			    hang ? "hang" : "release") : 0;
+}
+
 /* ---- resets ---- */
 
-/* Interrupt setup is lost with every reset, as on VFIO. Lock held. */
+/* Interrupt setup is lost with every reset, as on VFIO. */
 static void irqs_off(struct soft_device *d)
 {
+	pthread_mutex_lock(&d->irq_lock);
 	d->nvec = 0;
 	d->intx_fd = -1;
 	memset(d->masked, 0, sizeof(d->masked));
 	memset(d->pending, 0, sizeof(d->pending));
+	pthread_mutex_unlock(&d->irq_lock);
 }
 
 /* A reset of the function: the controller back at power-on state, its
@@ -378,9 +447,11 @@ static int st_cfg_write(struct pn_transport *t, uint32_t offset, const void *buf
 
 		d->cfg[offset + i] = (uint8_t)((d->cfg[offset + i] & ~m) | (src[i] & m));
 	}
-	/* Initiate FLR reads back as 0 */
 	rc = cfg_written(d, offset, len, old_pmcsr);
+	/* Initiate FLR reads back as 0 */
 	d->cfg[CAP_EXP + PCI_EXP_DEVCTL + 1] &= (uint8_t)~(PCI_EXP_DEVCTL_BCR_FLR >> 8);
+	if (!rc)
+		rc = update_hang(d);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
@@ -396,13 +467,6 @@ static int st_cap_offset(struct pn_transport *t, int cap_id, bool extended)
 }
 
 /* ---- BAR0 ---- */
-
-/* Memory decoding on and in D0: what the BAR needs to answer. Lock held. */
-static bool decoding(struct soft_device *d)
-{
-	return !d->gone && (get16(d->cfg + PCI_COMMAND) & PCI_COMMAND_MEMORY) &&
-	       !(get16(d->cfg + CAP_PM + PCI_PM_CTRL) & PCI_PM_CTRL_STATE_MASK);
-}
 
 static int st_bar_map(struct pn_transport *t, int index, volatile void **addr, uint64_t *size)
 {
@@ -436,13 +500,20 @@ static int st_bar_read(struct pn_transport *t, int index, uint64_t offset, void 
 {
 	struct soft_device *d = dev_of(t);
 	volatile uint8_t *p = (volatile uint8_t *)soft_ctrl_bar0(d->ctrl) + offset;
+	bool gone;
 	int rc;
 
 	pthread_mutex_lock(&d->lock);
-	rc = bar_check(d, index, offset, len, "read");
+	gone = d->gone;
+	rc = gone ? 0 : bar_check(d, index, offset, len, "read");
 	pthread_mutex_unlock(&d->lock);
 	if (rc)
 		return rc;
+	if (gone) {
+		/* nobody answers on the bus: the read completes with all ones */
+		memset(buf, 0xff, len);
+		return 0;
+	}
 	switch (len) {
 	case 1: *(uint8_t *)buf = __atomic_load_n(p, __ATOMIC_ACQUIRE); break;
 	case 2: *(uint16_t *)buf = __atomic_load_n((volatile uint16_t *)p, __ATOMIC_ACQUIRE); break;
@@ -459,11 +530,14 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 	volatile uint8_t *p = (volatile uint8_t *)soft_ctrl_bar0(d->ctrl) + offset;
 	int rc;
 
+	bool gone;
+
 	pthread_mutex_lock(&d->lock);
-	rc = bar_check(d, index, offset, len, "write");
+	gone = d->gone;
+	rc = gone ? 0 : bar_check(d, index, offset, len, "write");
 	pthread_mutex_unlock(&d->lock);
-	if (rc)
-		return rc;
+	if (rc || gone)
+		return rc;  /* a write to a removed function goes nowhere */
 	switch (len) {
 	case 1: __atomic_store_n(p, *(const uint8_t *)buf, __ATOMIC_RELEASE); break;
 	case 2: __atomic_store_n((volatile uint16_t *)p, *(const uint16_t *)buf, __ATOMIC_RELEASE); break;
@@ -491,14 +565,14 @@ static void soft_irq(void *ctx, unsigned vector)
 	struct soft_device *d = ctx;
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->irq_lock);
 	if (d->nvec && vector < (unsigned)d->nvec) {
 		if (d->masked[vector])
 			d->pending[vector] = 1;
 		else if (write(d->fds[vector], &one, sizeof(one)) < 0)
 			d->pending[vector] = 1;  /* eventfd full: cannot happen below 2^64 */
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->irq_lock);
 }
 
 static int st_irq_count(struct pn_transport *t, enum pn_irq_kind kind)
@@ -513,12 +587,12 @@ static int st_msix_enable(struct pn_transport *t, int count, const int *eventfds
 	if (count < 0 || count > d->nvec_max)
 		return pn_fail(EINVAL, "%s: %d MSI-X vectors asked, the function has %d", t->addr,
 			       count, d->nvec_max);
-	pthread_mutex_lock(&d->lock);
 	irqs_off(d);
+	pthread_mutex_lock(&d->irq_lock);
 	for (int i = 0; i < count; i++)
 		d->fds[i] = eventfds[i];
 	d->nvec = count;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->irq_lock);
 	return 0;
 }
 
@@ -538,7 +612,7 @@ static int st_msix_mask(struct pn_transport *t, unsigned vector, bool mask)
 	uint64_t one = 1;
 	int rc = 0;
 
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->irq_lock);
 	if (vector >= (unsigned)d->nvec_max) {
 		rc = pn_fail(EINVAL, "%s: MSI-X vector %u outside 0..%d", t->addr, vector,
 			     d->nvec_max - 1);
@@ -549,7 +623,7 @@ static int st_msix_mask(struct pn_transport *t, unsigned vector, bool mask)
 		    write(d->fds[vector], &one, sizeof(one)) == sizeof(one))
 			d->pending[vector] = 0;
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->irq_lock);
 	return rc;
 }
 
@@ -623,9 +697,7 @@ static void st_external_reset_begin(struct pn_transport *t)
 {
 	struct soft_device *d = dev_of(t);
 
-	pthread_mutex_lock(&d->lock);
 	irqs_off(d);
-	pthread_mutex_unlock(&d->lock);
 }
 
 static int st_external_reset_end(struct pn_transport *t, const char *how)
@@ -659,7 +731,10 @@ static int st_slot_power(struct pn_transport *t, bool on)
 	if (rc)
 		return pn_fail(-rc, "%s: the software controller did not take slot power %s", t->addr,
 			       on ? "on" : "off");
-	return 0;
+	pthread_mutex_lock(&d->lock);
+	rc = update_hang(d);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }
 
 static uint32_t st_reset_count(struct pn_transport *t)
@@ -676,9 +751,7 @@ static void st_close(struct pn_transport *t)
 {
 	struct soft_device *d = dev_of(t);
 
-	pthread_mutex_lock(&d->lock);
 	irqs_off(d);
-	pthread_mutex_unlock(&d->lock);
 	pthread_mutex_lock(&registry_lock);
 	d->open = false;  /* the controller and its store stay for the next open */
 	pthread_mutex_unlock(&registry_lock);
@@ -737,7 +810,7 @@ static int create_device(const char *addr, const struct soft_options *o, struct 
 	soft_ctrl_config_default(&cfg);
 	cfg.nr_ns = o->ns;
 	for (unsigned i = 0; i < o->ns; i++) {
-		cfg.ns[i].blocks = o->size / o->lba;
+		cfg.ns[i].blocks = o->size[i] / o->lba;
 		cfg.ns[i].lba_size = o->lba;
 	}
 	cfg.mdts = (uint8_t)o->mdts;
@@ -753,6 +826,7 @@ static int create_device(const char *addr, const struct soft_options *o, struct 
 	cfg.irq = soft_irq;
 	cfg.irq_ctx = d;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->irq_lock, NULL);
 	d->t.ops = &soft_ops;
 	snprintf(d->t.addr, sizeof(d->t.addr), "%s", addr);
 	d->nvec_max = (int)o->vectors;
@@ -816,4 +890,57 @@ int pn_transport_soft_open(const char *addr, struct pn_transport **out)
 struct soft_ctrl *pn_transport_soft_ctrl(struct pn_transport *t)
 {
 	return t && t->ops == &soft_ops ? dev_of(t)->ctrl : NULL;
+}
+
+/* ---- faults of the device as a whole ---- */
+
+static struct soft_device *soft_dev(struct pn_transport *t)
+{
+	if (!pn_transport_soft_ctrl(t)) {
+		pn_fail(ENOTSUP, "%s is not a software controller", t->addr);
+		return NULL;
+	}
+	return dev_of(t);
+}
+
+int pn_transport_soft_hang(struct pn_transport *t, bool hang)
+{
+	struct soft_device *d = soft_dev(t);
+	int rc;
+
+	if (!d)
+		return -ENOTSUP;
+	pthread_mutex_lock(&d->lock);
+	d->user_hang = hang;
+	rc = update_hang(d);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+int pn_transport_soft_remove(struct pn_transport *t, bool removed)
+{
+	struct soft_device *d = soft_dev(t);
+	int rc;
+
+	if (!d)
+		return -ENOTSUP;
+	pthread_mutex_lock(&d->lock);
+	rc = soft_ctrl_fault_all_ones(d->ctrl, removed);
+	if (!rc && d->gone != removed) {
+		d->gone = removed;
+		if (!removed) {
+			/* back as after a slot power cycle whose config state the
+			 * OS restored: same BAR and command register */
+			irqs_off(d);
+			d->reset_count++;
+			snprintf(d->last_reset, sizeof(d->last_reset),
+				 "re-inserted after a surprise removal (software controller)");
+		}
+	}
+	if (!rc)
+		rc = update_hang(d);
+	else
+		rc = pn_fail(-rc, "%s: the software controller did not take the removal", t->addr);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }

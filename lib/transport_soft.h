@@ -3,7 +3,8 @@
  *
  * Address: "soft", or "soft:" followed by comma-separated options:
  *   null         null mode: IO completes without moving data (benchmarks)
- *   size=N[KMGT] bytes of each namespace (default 1G)
+ *   size=N[KMGT] bytes of each namespace (default 1G); size=A+B+... one
+ *                size per namespace (and as many namespaces)
  *   lba=N        LBA size: 512 (default), 1024, 2048 or 4096
  *   ns=N         namespaces, 1..16 (default 1)
  *   queues=N     IO queues offered, 1..1024 (default 64)
@@ -44,8 +45,20 @@ int pn_transport_soft_canonical(const char *addr, char out[64]);
  * error of soft_ctrl_create(). */
 int pn_transport_soft_open(const char *addr, struct pn_transport **out);
 
-/* The controller behind a soft transport, for fault injection and
- * statistics; NULL for another transport. */
+/* The controller behind a soft transport, for per-command faults
+ * (soft_ctrl_inject) and statistics; NULL for another transport. */
 struct soft_ctrl *pn_transport_soft_ctrl(struct pn_transport *t);
+
+/* A controller that stops answering (true) or goes on (false). Kept apart
+ * from the hold the transport itself puts on a function that does not
+ * decode memory or is in D3hot, so neither undoes the other. Returns 0,
+ * -ENOTSUP for another transport, or -ETIMEDOUT. */
+int pn_transport_soft_hang(struct pn_transport *t, bool hang);
+
+/* Surprise removal (true): config space and registers read all ones,
+ * nothing is processed. Re-insertion (false): the controller is back at
+ * power-on state (CC 0, queues gone) with config space as the OS restored
+ * it, one reset counted. Returns 0, -ENOTSUP or -ETIMEDOUT. */
+int pn_transport_soft_remove(struct pn_transport *t, bool removed);
 
 #endif

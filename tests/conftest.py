@@ -8,3 +8,9 @@ except ModuleNotFoundError as e:
         raise
 else:
     pytest_plugins = ["nvme.pytest_plugin"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "testbed: needs the emulated test bed itself (QEMU, sysfs, QMP, the kernel "
+        "driver); deselected when the suite runs on a software controller")

@@ -369,6 +369,7 @@ def _identify(pcie, sq, cq, ident, cid, slot, phase):
     return cq[slot * 16:(slot + 1) * 16]
 
 
+@pytest.mark.testbed  # the VFIO IOMMU mapping
 @needs_pcie
 def test_open_maps_existing_buffers_and_dma_works(pciaddr):
     sq, cq = d.Buffer(4096, "asq"), d.Buffer(4096, "acq")

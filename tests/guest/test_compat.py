@@ -150,6 +150,7 @@ def test_one_argument_callback_gets_a_tuple(nvme0):
     assert cpl[2] >> 16 == 0                       # SQ id: admin
 
 
+@pytest.mark.testbed  # the reset function writes sysfs
 def test_pcie_reset_calls_the_scripts_reset_function(pcie, pciaddr):
     nvme0 = d.Controller(pcie)
     calls = []

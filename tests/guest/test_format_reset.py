@@ -23,6 +23,9 @@ import time
 import warnings
 
 import nvme as d
+import pytest
+
+pytestmark = pytest.mark.testbed  # a QEMU crash reproducer on the third controller
 
 BDF = "0000:03:00.0"
 ROUNDS = 5

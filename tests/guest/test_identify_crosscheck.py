@@ -13,6 +13,8 @@ import pytest
 
 import nvme as d
 
+pytestmark = pytest.mark.testbed  # nvme-cli through the kernel driver
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "nvme-setup")
 MODULES = os.environ.get("PYNVME_GUEST_MODULES", "")

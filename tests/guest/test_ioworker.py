@@ -16,7 +16,6 @@ import pytest
 
 import nvme as d
 
-NULL_BDF = "0000:02:00.0"
 SQE_OPC, SQE_NSID, SQE_CDW10, SQE_CDW11, SQE_CDW12 = 0, 1, 10, 11, 12
 
 
@@ -342,7 +341,7 @@ def test_close_without_start_runs(nvme0):
 
 
 @pytest.mark.parametrize("event", ["flr", "d3hot", "disable"])
-def test_device_event_mid_run(event):
+def test_device_event_mid_run(event, null_addr):
     """A function reset, D3hot (BAR access refused: SIGBUS on the mapping) or
     a controller disabled behind the driver ends the worker with -7 and its
     statistics, without crashing; the script goes on after Controller.reset().
@@ -350,7 +349,7 @@ def test_device_event_mid_run(event):
     On the null-backed controller: QEMU 7.2 itself sometimes segfaults when a
     file-backed controller is reset or disabled with reads in flight (seen in
     about half of the runs here), which would take the whole guest down."""
-    pcie = d.Pcie(NULL_BDF)
+    pcie = d.Pcie(null_addr)
     nvme0 = d.Controller(pcie)
     try:
         device_event_mid_run(pcie, nvme0, event)

@@ -26,7 +26,6 @@ import pytest
 
 import nvme as d
 
-NULL_BDF = "0000:02:00.0"
 PERF = os.path.join(os.path.dirname(__file__), "..", "..", "build", "tools", "pynvme-perf")
 SECONDS = 2
 PERCENTILES = (50, 90, 99, 99.9)
@@ -57,8 +56,8 @@ def check_figures(what, qd, iops, mean_us, min_us, max_us, percentiles_us, hold_
 
 
 @pytest.mark.parametrize("qd", [1, 4, 32])
-def test_pynvme_perf_adds_up(qd):
-    p = subprocess.run([PERF, "-d", NULL_BDF, "--rw", "randread", "--bs", "4k", "--qd", str(qd),
+def test_pynvme_perf_adds_up(qd, null_addr):
+    p = subprocess.run([PERF, "-d", null_addr, "--rw", "randread", "--bs", "4k", "--qd", str(qd),
                         "--time", str(SECONDS), "--json"], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -71,8 +70,8 @@ def test_pynvme_perf_adds_up(qd):
 
 
 @pytest.fixture
-def null_ns():
-    p = d.Pcie(NULL_BDF)
+def null_ns(null_addr):
+    p = d.Pcie(null_addr)
     c = d.Controller(p)
     ns = d.Namespace(c, 1)
     yield ns

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.testbed  # the kernel nvme driver and sysfs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "nvme-setup")
 BDF = "0000:02:00.0"

@@ -76,6 +76,7 @@ def assert_usable_after_reset(p, bdf, cap):
     assert p.mem_dword_read(CSTS) & 1 == 0, "CSTS.RDY still set"
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_ids_and_class(pcie, pciaddr):
     assert pcie.register(0, 4) == 0x101b36
     assert pcie.register(0) == pcie[0] | pcie[1] << 8 | pcie[2] << 16 | pcie[3] << 24
@@ -89,6 +90,7 @@ def test_ids_and_class(pcie, pciaddr):
     assert d.Pcie in type(pcie).__mro__
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_short_bdf_is_accepted(pciaddr):
     short = pciaddr[5:]   # 'bb:dd.f'
     with d.Pcie(short) as p:
@@ -96,6 +98,7 @@ def test_short_bdf_is_accepted(pciaddr):
         assert p.register(0) == 0x101b36
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_capabilities_match_sysfs(pcie, pciaddr):
     std, ext = walk_caps(sysfs_config(pciaddr))
     assert std, "QEMU's NVMe has capabilities (PM, MSI-X, PCIe)"
@@ -112,6 +115,7 @@ def test_capabilities_match_sysfs(pcie, pciaddr):
         assert pcie.cap_offset(absent, extended=True) is None
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_bar0_matches_resource0(pciaddr):
     cap, vs = read_resource0(pciaddr)     # before VFIO claims the region
     with d.Pcie(pciaddr) as p:
@@ -134,6 +138,7 @@ def test_config_byte_write(pcie):
         pcie[0x3c] = old
 
 
+@pytest.mark.testbed  # checks the function in sysfs; QEMU enables with AQA=0
 def test_flr(pcie, pciaddr):
     cap = pcie.mem_dword_read(0) | pcie.mem_dword_read(4) << 32
     enable_controller(pcie)
@@ -145,6 +150,7 @@ def test_flr(pcie, pciaddr):
     enable_controller(pcie)      # usable: the controller comes up again
 
 
+@pytest.mark.testbed  # checks the function in sysfs; QEMU enables with AQA=0
 def test_hot_reset(pcie, pciaddr):
     cap = pcie.mem_dword_read(0) | pcie.mem_dword_read(4) << 32
     enable_controller(pcie)
@@ -171,6 +177,7 @@ def test_power_state_d3hot_round_trip(pcie):
     enable_controller(pcie)
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_aspm_round_trip(pcie, pciaddr):
     exp = pcie.cap_offset(0x10)
     lnkctl = lambda: struct.unpack_from("<H", sysfs_config(pciaddr), exp + 0x10)[0] & 3
@@ -208,12 +215,14 @@ def test_nonexistent_device():
     assert e.value.errno == errno.ENODEV
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_device_bound_to_other_driver():
     bridge = os.path.basename(os.path.dirname(os.path.realpath(f"{SYSFS}/{SECOND}")))
     with pytest.raises(d.NvmeError, match=f"{bridge}: bound to driver 'pcieport', not vfio-pci"):
         d.Pcie(bridge)
 
 
+@pytest.mark.testbed  # sysfs and QEMU's ids
 def test_unbound_device():
     with open("/sys/bus/pci/drivers/vfio-pci/unbind", "w") as f:
         f.write(SECOND)
@@ -227,6 +236,7 @@ def test_unbound_device():
         assert p.register(0) == 0x101b36
 
 
+@pytest.mark.testbed  # QEMU's vendor and device ids
 def test_out_of_range(pcie):
     with pytest.raises(IndexError, match="4096"):
         pcie[4096]
@@ -263,6 +273,7 @@ def test_out_of_range(pcie):
     assert pcie.register(0) == 0x101b36   # still usable
 
 
+@pytest.mark.testbed  # QEMU's vendor and device ids
 def test_close_and_context_manager(pciaddr):
     with d.Pcie(pciaddr) as p:
         assert repr(p) == f"<Pcie {pciaddr} vendor 1b36 device 0010>"

@@ -7,12 +7,18 @@ import subprocess
 
 import pytest
 
-NULL_BDF = "0000:02:00.0"
+NULL_BDF = None   # the null-backed controller: set per test by _device()
 # The sanitizer run (tools/sanitize-run) points PYNVME_TOOLS_DIR at its own build.
 TOOLS = (os.environ.get("PYNVME_TOOLS_DIR")
          or os.path.join(os.path.dirname(__file__), "..", "..", "build", "tools"))
 PERF = os.path.join(TOOLS, "pynvme-perf")
 PACING_CANDIDATES_NS = {0, 250, 500, 750, 1000, 1500, 2000, 3000}   # lib/doorbell_pacer.c
+
+
+@pytest.fixture(autouse=True)
+def _device(null_addr):
+    global NULL_BDF
+    NULL_BDF = null_addr
 
 
 def perf(*args, check=True):

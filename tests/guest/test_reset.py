@@ -57,12 +57,12 @@ def test_many_resets(nvme0):
     q.delete()
 
 
-def test_flr_then_reset(pcie, nvme0, msix_fired):
+def test_flr_then_reset(pcie, nvme0, msix_fired, pci_vendor):
     q = d.Qpair(nvme0, 8)
     q.send_cmd(FLUSH).waitdone()
     pcie.flr()
     nvme0.reset()
-    assert nvme0.id_data(1, 0) == 0x1b36
+    assert nvme0.id_data(1, 0) == pci_vendor
     q.send_cmd(FLUSH).waitdone()
     # interrupts were set up again after the reset
     q.msix_clear()

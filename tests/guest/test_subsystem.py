@@ -37,6 +37,7 @@ def vendor_id(pciaddr):
         return int.from_bytes(f.read(2), "little")
 
 
+@pytest.mark.testbed  # slot power through the root port, checked in sysfs
 def test_power_cycle_by_slot(nvme0, subsystem, pciaddr, msix_fired):
     q = d.Qpair(nvme0, 8)
     q.send_cmd(FLUSH).waitdone()

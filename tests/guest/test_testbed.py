@@ -2,6 +2,9 @@
 import os
 
 from nvme.pytest_plugin import vfio_nvme_functions
+import pytest
+
+pytestmark = pytest.mark.testbed  # the test bed itself
 
 
 def test_nvme_functions_bound_to_vfio():

@@ -8,7 +8,6 @@ import pytest
 
 import nvme as d
 
-NULL_BDF = "0000:02:00.0"
 
 
 def quiet(fn):
@@ -75,9 +74,9 @@ def test_write_zeroes_updates_the_table(nvme0n1, qpair, verify):
         nvme0n1.read(qpair, d.Buffer(4096), 4000, 8).waitdone()
 
 
-def test_trim_updates_the_table():
+def test_trim_updates_the_table(null_addr):
     # on the null backend deallocated LBAs read zeroes, as DLFEAT promises
-    p = d.Pcie(NULL_BDF)
+    p = d.Pcie(null_addr)
     c = d.Controller(p)
     ns = d.Namespace(c, 1, nlba_verify=1024)
     q = d.Qpair(c, 8)

@@ -184,7 +184,7 @@ static void identify_controller(void **state)
 	assert_memory_equal(id->sn, "TESTSN42            ", 20);
 	assert_memory_equal(id->mn, "soft ctrl under test", 20);
 	assert_int_equal(id->mdts, 5);
-	assert_int_equal(id->nn, 2);
+	assert_int_equal(id->nn, SOFT_CTRL_MAX_NS);
 	assert_int_equal(id->sqes, 0x66);
 	assert_int_equal(id->cqes, 0x44);
 	assert_int_equal(id->ver, 0x00010400);
@@ -228,7 +228,12 @@ static void identify_namespaces(void **state)
 	assert_int_equal(desc[20], NVME_NIDT_CSI);
 	assert_int_equal(desc[21], 1);
 
-	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_NS, 3, ns), st(0, NVME_SC_INVALID_NS));
+	/* NSID 3 is inactive (below NN): zeroes; above NN: invalid */
+	memset(ns, 0xa5, sizeof(*ns));
+	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_NS, 3, ns), 0);
+	assert_int_equal(ns->nsze, 0);
+	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_NS, SOFT_CTRL_MAX_NS + 1, ns),
+			 st(0, NVME_SC_INVALID_NS));
 	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_NS, 0, ns), st(0, NVME_SC_INVALID_NS));
 	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_NS_DESC_LIST, 9, desc), st(0, NVME_SC_INVALID_NS));
 	assert_int_equal(identify(h, 0x55, 0, ns), st(0, NVME_SC_INVALID_FIELD));
@@ -958,7 +963,7 @@ static void null_mode_moves_no_data(void **state)
 	struct nvme_id_ctrl *id = host_alloc(h, 4096);
 
 	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_CTRL, 0, id), 0);
-	assert_int_equal(id->nn, 2);
+	assert_int_equal(id->nn, SOFT_CTRL_MAX_NS);
 }
 
 /* ---- state machine ---- */

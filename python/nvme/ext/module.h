@@ -78,6 +78,11 @@ struct pn_transport *pn_py_pcie_device(PyObject *obj);
  * attached first (pn_py_controller_close), then releases the device at
  * once. Both need the GIL. */
 struct pn_transport *pn_py_pcie_attach(PyObject *obj, PyObject *controller);
+
+/* py_pcie_soft.c: Pcie.inject(), inject_clear(), soft_stats. */
+PyObject *pn_py_pcie_inject(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *pn_py_pcie_inject_clear(PyObject *self, PyObject *unused);
+PyObject *pn_py_pcie_soft_stats(PyObject *self, void *closure);
 void pn_py_pcie_detach(PyObject *obj, PyObject *controller);
 
 /* ---- Commands from Python (py_command.c), for Controller, Qpair and
@@ -105,6 +110,7 @@ struct pn_py_queue {
 	int polling;                   /* a thread polls it with the GIL released */
 	uint16_t latest_cid;
 	uint64_t latest_latency_us;
+	uint64_t spurious_reported;    /* completions for no outstanding command, warned of */
 	char name[80];                 /* "Controller('0000:01:00.0')" style, for messages */
 };
 

@@ -366,6 +366,23 @@ static int warn_aer_events(struct pn_py_queue *pq)
 	return 0;
 }
 
+/* A device that posts completions for no outstanding command (a duplicate,
+ * a wrong command id) misbehaves: the driver ignored them; the script
+ * hears of it once per waitdone that saw new ones. */
+static int warn_spurious(struct pn_py_queue *pq)
+{
+	const struct pn_queue *q = c_queue(pq);
+	uint64_t n = q->spurious - pq->spurious_reported;
+
+	if (!n)
+		return 0;
+	pq->spurious_reported = q->spurious;
+	return PyErr_WarnFormat(PyExc_UserWarning, 1,
+				"ERROR: %s: %llu completion(s) for no outstanding command (a duplicate "
+				"or a wrong command id from the device), ignored", pq->name,
+				(unsigned long long)n);
+}
+
 /* Polls for completions for up to one slice with the GIL released. */
 static void wait_slice(struct pn_py_queue *pq, uint32_t want)
 {
@@ -444,7 +461,7 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 			return PyErr_Format(pn_py_arg_error,
 					    "waitdone(%ld): %ld completions reaped, and no command is "
 					    "outstanding on %s", expected, reaped, pq->name);
-		if (warn_aer_events(pq) < 0)
+		if (warn_aer_events(pq) < 0 || warn_spurious(pq) < 0)
 			return NULL;
 		pq->polling = 1;
 		Py_BEGIN_ALLOW_THREADS
@@ -456,7 +473,7 @@ PyObject *pn_py_waitdone(struct pn_py_queue *pq, long expected)
 		if (!pq->ctrl)
 			return PyErr_Format(pn_py_arg_error, "%s was closed while waiting", pq->name);
 	}
-	if (warn_aer_events(pq) < 0)
+	if (warn_aer_events(pq) < 0 || warn_spurious(pq) < 0)
 		return NULL;
 	return PyLong_FromUnsignedLong(dw0);
 }

@@ -804,6 +804,16 @@ static PyMethodDef pcie_methods[] = {
 	 METH_VARARGS | METH_KEYWORDS,
 	 "mem_dword_write(offset, value, bar=0)\n\nWrites the 32-bit word at offset "
 	 "(dword-aligned) of a memory BAR."},
+	{"inject", (PyCFunction)(void (*)(void))pn_py_pcie_inject, METH_VARARGS | METH_KEYWORDS,
+	 "inject(fault, sqid=-1, opcode=-1, count=1, delay_us=1000, cid_xor=0x8000)\n\n"
+	 "Software controller only: a fault on demand. Per command (the next `count`\n"
+	 "completions of commands matching sqid and opcode, -1 any): 'delay' (delay_us\n"
+	 "later), 'drop' (never), 'duplicate' (twice), 'wrong_cid' (cid ^ cid_xor),\n"
+	 "'stale_phase' (old phase tag: invisible). Whole controller: 'fatal' (CSTS.CFS,\n"
+	 "until a reset), 'hang' (stops answering), 'all_ones' (surprise removal)."},
+	{"inject_clear", (PyCFunction)pn_py_pcie_inject_clear, METH_NOARGS,
+	 "inject_clear()\n\nSoftware controller only: disarms per-command faults, ends a hang, "
+	 "and\nbrings a removed controller back (at power-on state)."},
 	{"bar_size", (PyCFunction)pcie_bar_size, METH_VARARGS,
 	 "bar_size(index) -> int\n\nSize in bytes of BAR index (0..5), 0 when it does not exist."},
 	{"close", (PyCFunction)pcie_close, METH_NOARGS,
@@ -822,7 +832,12 @@ static PyGetSetDef pcie_getset[] = {
 	{"power_state", (getter)pcie_get_power_state, (setter)pcie_set_power_state,
 	 "PCI PM D-state (0 = D0, 3 = D3hot). Back in D0, memory decoding and bus mastering are\n"
 	 "enabled again.", NULL},
-	{"addr", (getter)pcie_get_addr, NULL, "The canonical BDF 'dddd:bb:dd.f'.", NULL},
+	{"addr", (getter)pcie_get_addr, NULL,
+	 "The canonical address: BDF 'dddd:bb:dd.f', or 'soft...' for a software controller.",
+	 NULL},
+	{"soft_stats", (getter)pn_py_pcie_soft_stats, NULL,
+	 "Software controller only: what its thread did (commands, completions, resets,\n"
+	 "faults fired, irqs, CPU and busy time in ns), as a dict.", NULL},
 	{"closed", (getter)pcie_get_closed, NULL, "True after close().", NULL},
 	{"reset_count", (getter)pcie_get_reset_count, NULL,
 	 "Resets done through this object (FLR, hot reset, D3hot->D0 with reset).", NULL},
