@@ -113,7 +113,7 @@ static void cc_changed(struct soft_ctrl *c, uint32_t cc)
 	uint32_t shn = (cc >> NVME_CC_SHN_SHIFT) & NVME_CC_SHN_MASK;
 	uint32_t old_shn = (old >> NVME_CC_SHN_SHIFT) & NVME_CC_SHN_MASK;
 
-	c->cc_seen = cc;
+	__atomic_store_n(&c->cc_seen, cc, __ATOMIC_RELEASE);  /* soft_ctrl_cc_sync() */
 	if (was_en && !en) {
 		ctrl_disable(c);
 		return;
@@ -390,4 +390,19 @@ void soft_ctrl_get_stats(struct soft_ctrl *c, struct soft_ctrl_stats *out)
 	out->thread_cpu_ns = 0;
 	if (pthread_getcpuclockid(c->thread, &clock) == 0 && clock_gettime(clock, &ts) == 0)
 		out->thread_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int soft_ctrl_cc_sync(struct soft_ctrl *c)
+{
+	uint32_t cc = sc_reg_read(c, NVME_REG_CC);
+	uint64_t deadline = pn_monotonic_ns() + 5000000000ull;
+
+	while (__atomic_load_n(&c->cc_seen, __ATOMIC_ACQUIRE) != cc) {
+		if (__atomic_load_n(&c->hung, __ATOMIC_ACQUIRE) || __atomic_load_n(&c->gone, __ATOMIC_ACQUIRE))
+			return 0;  /* it will see the value when it runs again */
+		if (pn_monotonic_ns() > deadline)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	return 0;
 }

@@ -125,6 +125,13 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
  * NULL is ignored. Works in every fault state. */
 void soft_ctrl_destroy(struct soft_ctrl *c);
 
+/* Waits until the controller thread has acted on the value now in CC
+ * (enable, disable, shutdown), so that a host writing CC twice in a row
+ * (EN 1 -> 0 -> 1 on a controller whose RDY was already 0) is not seen as
+ * no change. Returns 0 at once while the controller is hung or gone (it
+ * acts on CC when it runs again), or -ETIMEDOUT after 5 s. */
+int soft_ctrl_cc_sync(struct soft_ctrl *c);
+
 /* BAR0: registers at 0, doorbells from 0x1000. Valid until destroy. */
 volatile void *soft_ctrl_bar0(struct soft_ctrl *c);
 

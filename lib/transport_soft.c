@@ -15,6 +15,7 @@
 
 #include "dma.h"
 #include "error.h"
+#include "nvme_spec.h"
 #include "pci_cap.h"
 
 #define SOFT_VENDOR_ID 0xfffe
@@ -544,6 +545,12 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 	case 4: __atomic_store_n((volatile uint32_t *)p, *(const uint32_t *)buf, __ATOMIC_RELEASE); break;
 	default: __atomic_store_n((volatile uint64_t *)p, *(const uint64_t *)buf, __ATOMIC_RELEASE); break;
 	}
+	/* A register write reaches a device in order; the controller thread
+	 * polls CC, so wait until it has acted on this one. */
+	if (offset <= NVME_REG_CC && NVME_REG_CC < offset + len &&
+	    soft_ctrl_cc_sync(d->ctrl) < 0)
+		return pn_fail(ETIMEDOUT, "%s: the software controller did not act on CC within 5 s",
+			       t->addr);
 	return 0;
 }
 

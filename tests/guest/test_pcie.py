@@ -160,6 +160,7 @@ def test_hot_reset(pcie, pciaddr):
     enable_controller(pcie)
 
 
+@pytest.mark.testbed  # QEMU enables with AQA=0 (enable_controller)
 def test_power_state_d3hot_round_trip(pcie):
     cap = pcie.mem_dword_read(0)
     assert pcie.power_state == 0
