@@ -1,8 +1,10 @@
 #!/bin/bash
 # pynvme's front door. On a fresh Debian 12 machine:
 #   ./run.sh main     install, build, and run the shipped scripts on the emulated SSD
-#   ./run.sh test     install, build, run the C unit tests and the guest test suite,
-#                     then both again built with ASan+UBSan (the sanitize action)
+#   ./run.sh test     install, build, run the C unit tests, the Python suite on the
+#                     software controller (host, no VM), the conformance and guest
+#                     suites in the test bed, then again built with ASan+UBSan
+#                     (the sanitize action)
 #   ./run.sh sanitize only the sanitizer job: make SANITIZE=1, its unit tests, and
 #                     tools/sanitize_job.sh in the guest (docs/sanitizers.md)
 #   ./run.sh shell    a root shell in the test-bed guest (NVMe bound to vfio-pci)
@@ -19,6 +21,13 @@ esac
 tools/install-deps.sh
 make -j"$(nproc)" >/dev/null
 TESTBED=tools/testbed/testbed.py
+# The software controllers standing in for test.toml's on the host
+# (docs/software-controller.md; tests/guest/conftest.py has the null one).
+SOFT_ADDR=soft:size=512M+256M,mdts=7
+soft_suite() {
+    PYTHONPATH=python "$@" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+        --pciaddr=$SOFT_ADDR tests/soft tests/guest
+}
 # the guest kernel and the patched QEMU (built once, cached outside the clone:
 # tools/testbed/build-qemu.sh), before any test boots a guest
 $TESTBED prepare
@@ -27,6 +36,11 @@ sanitize() {
     local t0=$SECONDS
     make -j"$(nproc)" SANITIZE=1 >/dev/null
     make SANITIZE=1 check
+    # the software controller's threads and the transport, checked on the host
+    SANITIZE_DESELECT=$(sed -n '/^DESELECT="/,/^"/p' tools/sanitize_job.sh | grep '^tests/' |
+        sed 's/^/--deselect=/')
+    PYTHONPATH= tools/sanitize-run /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+        --pciaddr=$SOFT_ADDR tests/soft tests/guest $SANITIZE_DESELECT
     $TESTBED run --config tools/testbed/configs/test.toml -- tools/sanitize_job.sh "$@"
     echo "run.sh: sanitizer job passed in $((SECONDS - t0)) s"
 }
@@ -36,6 +50,9 @@ case "$action" in
     test)
         make check
         /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/host
+        # the Python API, the ioworker and the fault tests on software
+        # controllers, on the host in about two minutes
+        soft_suite
         # The conformance suite in its own guest (CMB, several namespaces, metadata),
         # QEMU's known deviations as strict expected failures.
         $TESTBED run --config tools/testbed/configs/conformance.toml \
