@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "error.h"
 #include "transport_soft.h"
 #include "transport_vfio.h"
 #include "vfio_pci.h"
@@ -17,9 +18,14 @@ int pn_transport_canonical(const char *addr, char out[64])
 	if (pn_transport_soft_addr(addr))
 		return pn_transport_soft_canonical(addr, out);
 	rc = vfio_pci_parse_bdf(addr, bdf);
-	if (!rc)
-		snprintf(out, 64, "%s", bdf);
-	return rc;
+	if (rc) {
+		char reason[256];
+
+		snprintf(reason, sizeof(reason), "%s", pn_last_error());
+		return pn_fail(-rc, "%s, or 'soft[:options]' for the software controller", reason);
+	}
+	snprintf(out, 64, "%s", bdf);
+	return 0;
 }
 
 int pn_transport_open(const char *addr, struct pn_transport **out)
