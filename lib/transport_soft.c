@@ -529,9 +529,8 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 {
 	struct soft_device *d = dev_of(t);
 	volatile uint8_t *p = (volatile uint8_t *)soft_ctrl_bar0(d->ctrl) + offset;
-	int rc;
-
 	bool gone;
+	int rc;
 
 	pthread_mutex_lock(&d->lock);
 	gone = d->gone;
@@ -636,26 +635,25 @@ static int st_msix_mask(struct pn_transport *t, unsigned vector, bool mask)
 
 /* ---- resets and power ---- */
 
-static int st_flr(struct pn_transport *t)
+static int locked_reset(struct pn_transport *t, const char *how)
 {
 	struct soft_device *d = dev_of(t);
 	int rc;
 
 	pthread_mutex_lock(&d->lock);
-	rc = function_reset(d, "function level reset (software controller)");
+	rc = function_reset(d, how);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
 
+static int st_flr(struct pn_transport *t)
+{
+	return locked_reset(t, "FLR, function level reset (software controller)");
+}
+
 static int st_hot_reset(struct pn_transport *t)
 {
-	struct soft_device *d = dev_of(t);
-	int rc;
-
-	pthread_mutex_lock(&d->lock);
-	rc = function_reset(d, "hot reset (software controller: a secondary bus reset)");
-	pthread_mutex_unlock(&d->lock);
-	return rc;
+	return locked_reset(t, "hot reset (software controller: a secondary bus reset)");
 }
 
 static int st_power_state_get(struct pn_transport *t)
@@ -758,6 +756,13 @@ static void st_close(struct pn_transport *t)
 {
 	struct soft_device *d = dev_of(t);
 
+	/* Injected faults live while the Pcie that injected them is open: a
+	 * test that ends with one armed does not leave it to the next. The
+	 * state they left (CFS, lost queues) is the device's, as on a drive. */
+	soft_ctrl_inject_clear(d->ctrl);
+	pn_transport_soft_hang(t, false);
+	pn_transport_soft_remove(t, false);
+	pn_clear_error();
 	irqs_off(d);
 	pthread_mutex_lock(&registry_lock);
 	d->open = false;  /* the controller and its store stay for the next open */
