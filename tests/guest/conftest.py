@@ -1,5 +1,6 @@
 """Fixtures shared by the guest tests (the device fixtures nvme0, pcie, ...
 come from nvme.pytest_plugin, loaded by tests/conftest.py)."""
+import signal
 import time
 
 import pytest
@@ -38,6 +39,16 @@ def null_addr(pciaddr):
     """The null-backed controller with 4 KiB LBAs: test.toml's second one, or
     its software stand-in."""
     return SOFT_NULL if is_soft(pciaddr) else NULL_BDF
+
+
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C raises KeyboardInterrupt during the test, also when the suite was
+    started with SIGINT ignored (a background job of a non-interactive shell,
+    as CI may start it: the process then inherits SIG_IGN)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

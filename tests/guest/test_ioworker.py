@@ -303,7 +303,7 @@ def test_throttle_iops(null_ctrl):
     assert r.iops_consistency == pytest.approx(min(full) / (sum(full) / len(full)))
 
 
-def test_ctrl_c_while_closing(null_ctrl):
+def test_ctrl_c_while_closing(null_ctrl, sigint_raises):
     """close() sleeps until the worker ends (it does not poll), yet Ctrl-C
     still stops the worker with -7 and reaches the script, and the worker's
     statistics are kept."""

@@ -131,7 +131,7 @@ def test_device_stops_answering_nothing_hangs(pcie, nvme0):
     q.delete()
 
 
-def test_ctrl_c_interrupts_waitdone(nvme0):
+def test_ctrl_c_interrupts_waitdone(nvme0, sigint_raises):
     nvme0.aer()  # an AER never times out: waitdone would wait forever
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
