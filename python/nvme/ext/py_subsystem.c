@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include <structmember.h>
+
 #include "controller.h"
 #include "error.h"
 #include "transport.h"
@@ -14,6 +16,7 @@ typedef struct {
 	PyObject *ctrl_obj;
 	PyObject *poweron_cb;
 	PyObject *poweroff_cb;
+	PyObject *instrument; /* None, or the nvme.instruments object powering the device */
 } SubsystemObject;
 
 static struct pn_ctrl *ctrl_of(SubsystemObject *self)
@@ -21,29 +24,94 @@ static struct pn_ctrl *ctrl_of(SubsystemObject *self)
 	return pn_py_controller_ctrl(self->ctrl_obj);
 }
 
+/* An instrument (nvme.instruments.Instrument, or anything alike) is an object
+ * with power_on() and power_off() methods that is not itself callable: it
+ * can be given where the original took a callback. */
+static int is_instrument(PyObject *obj)
+{
+	PyObject *on, *off;
+	int yes;
+
+	if (obj == Py_None || PyCallable_Check(obj))
+		return 0;
+	on = PyObject_GetAttrString(obj, "power_on");
+	off = on ? PyObject_GetAttrString(obj, "power_off") : NULL;
+	PyErr_Clear();
+	yes = on && off && PyCallable_Check(on) && PyCallable_Check(off);
+	Py_XDECREF(on);
+	Py_XDECREF(off);
+	return yes;
+}
+
+/* Merges one callback argument given under its original name (poweron_cb)
+ * and its short alias (poweron) into *cb; an instrument found in either
+ * becomes *instrument. Returns 0, or -1 with TypeError. */
+static int take_power_arg(const char *name, PyObject *given, PyObject *alias, PyObject **cb,
+			  PyObject **instrument)
+{
+	PyObject *value = given;
+
+	if (given != Py_None && alias != Py_None)
+		return PyErr_Format(PyExc_TypeError, "give %s_cb or %s, not both", name, name), -1;
+	if (alias != Py_None)
+		value = alias;
+	if (is_instrument(value)) {
+		if (*instrument != Py_None && *instrument != value)
+			return PyErr_Format(PyExc_TypeError, "%s: two different instruments given", name), -1;
+		*instrument = value;
+		return 0;
+	}
+	if (value != Py_None && !PyCallable_Check(value))
+		return PyErr_Format(PyExc_TypeError, "%s_cb must be callable, an instrument (with "
+				    "power_on() and power_off()) or None, not %.80s", name,
+				    Py_TYPE(value)->tp_name), -1;
+	*cb = value;
+	return 0;
+}
+
 static PyObject *sub_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = {"nvme", "poweron_cb", "poweroff_cb", NULL};
-	PyObject *ctrl, *on = Py_None, *off = Py_None;
+	static char *kwlist[] = {"nvme", "poweron_cb", "poweroff_cb", "instrument", "poweron",
+				 "poweroff", NULL};
+	PyObject *ctrl, *on = Py_None, *off = Py_None, *inst = Py_None;
+	PyObject *on_alias = Py_None, *off_alias = Py_None;
+	PyObject *on_cb = Py_None, *off_cb = Py_None;
 	SubsystemObject *self;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:Subsystem", kwlist, &ctrl, &on, &off))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOO$OO:Subsystem", kwlist, &ctrl, &on, &off,
+					 &inst, &on_alias, &off_alias))
 		return NULL;
 	if (!pn_py_controller_ctrl(ctrl))
 		return NULL;
-	if (on != Py_None && !PyCallable_Check(on))
-		return PyErr_Format(PyExc_TypeError, "poweron_cb must be callable or None");
-	if (off != Py_None && !PyCallable_Check(off))
-		return PyErr_Format(PyExc_TypeError, "poweroff_cb must be callable or None");
+	if (inst != Py_None && !is_instrument(inst))
+		return PyErr_Format(PyExc_TypeError, "instrument must have power_on() and power_off() "
+				    "methods (an nvme.instruments.Instrument), not %.80s",
+				    Py_TYPE(inst)->tp_name);
+	if (take_power_arg("poweron", on, on_alias, &on_cb, &inst) < 0 ||
+	    take_power_arg("poweroff", off, off_alias, &off_cb, &inst) < 0)
+		return NULL;
 	self = (SubsystemObject *)type->tp_alloc(type, 0);
 	if (!self)
 		return NULL;
+	/* an explicit callback wins over the instrument for its direction */
+	if (inst != Py_None) {
+		if (on_cb == Py_None)
+			self->poweron_cb = PyObject_GetAttrString(inst, "power_on");
+		if (off_cb == Py_None)
+			self->poweroff_cb = PyObject_GetAttrString(inst, "power_off");
+	}
+	if (!self->poweron_cb) {
+		Py_INCREF(on_cb);
+		self->poweron_cb = on_cb;
+	}
+	if (!self->poweroff_cb) {
+		Py_INCREF(off_cb);
+		self->poweroff_cb = off_cb;
+	}
 	Py_INCREF(ctrl);
-	Py_INCREF(on);
-	Py_INCREF(off);
+	Py_INCREF(inst);
 	self->ctrl_obj = ctrl;
-	self->poweron_cb = on;
-	self->poweroff_cb = off;
+	self->instrument = inst;
 	return (PyObject *)self;
 }
 
@@ -52,6 +120,7 @@ static void sub_dealloc(SubsystemObject *self)
 	Py_CLEAR(self->ctrl_obj);
 	Py_CLEAR(self->poweron_cb);
 	Py_CLEAR(self->poweroff_cb);
+	Py_CLEAR(self->instrument);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -206,16 +275,28 @@ static PyMethodDef sub_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef sub_members[] = {
+	{"instrument", T_OBJECT, offsetof(SubsystemObject, instrument), READONLY,
+	 "the instrument given to Subsystem (None: callbacks or slot power)"},
+	{NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject subsystem_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "nvme.Subsystem",
 	.tp_basicsize = sizeof(SubsystemObject),
 	.tp_dealloc = (destructor)sub_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Subsystem(nvme, poweron_cb=None, poweroff_cb=None)\n\n"
-		  "Power and subsystem resets of the device behind Controller `nvme`. Without\n"
-		  "callbacks, power goes through the PCIe slot's power controller (root).",
+	.tp_doc = "Subsystem(nvme, poweron_cb=None, poweroff_cb=None, instrument=None, *,\n"
+		  "          poweron=None, poweroff=None)\n\n"
+		  "Power and subsystem resets of the device behind Controller `nvme`. Power\n"
+		  "goes through the callbacks (`poweron`/`poweroff` are short names of\n"
+		  "`poweron_cb`/`poweroff_cb`), else through an instrument (an object with\n"
+		  "power_on() and power_off(), e.g. nvme.instruments.TestBed or Quarch, given\n"
+		  "as `instrument` or in place of a callback: Subsystem(nvme0, instrument)),\n"
+		  "else through the PCIe slot's power controller (root). docs/instruments.md",
 	.tp_methods = sub_methods,
+	.tp_members = sub_members,
 	.tp_new = sub_new,
 };
 
