@@ -6,6 +6,7 @@ PACKAGES=(
     gcc make libc6-dev python3 python3-dev python3-pytest libcmocka-dev libnvme-dev
     qemu-system-x86 busybox-static kmod cpio file
     nvme-cli pciutils fio e2fsprogs dmsetup
+    python3-serial
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -144,6 +144,8 @@ class QuarchLink:
                 self._drain()
             self.transport.send(text.encode("ascii") + b"\r\n")
             reply = self._read_reply(text, time.monotonic() + timeout)
+        except QuarchError:
+            raise  # QuarchTimeout is a TimeoutError, an OSError: not a lost link
         except EOFError:
             self.close()
             raise QuarchConnectionError(f"{self.address}: the module closed the connection "
