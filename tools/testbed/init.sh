@@ -7,6 +7,8 @@
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+# Loopback only (-nic none): tests talk to simulators of lab instruments on it.
+ifconfig lo 127.0.0.1 up
 
 arg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline; }
 fail() { echo "testbed-guest: $*"; poweroff -f; }
