@@ -2,7 +2,7 @@
 
 Load it with `-p nvme.pytest_plugin` or `pytest_plugins = ["nvme.pytest_plugin"]`
 in a conftest. Fixtures: pciaddr, pcie, nvme0, nvme0n1, qpair, subsystem, buf,
-verify; an autouse fixture seeds nvme.srand from the clock (logged, so a failing
+verify, instrument (--instrument: the fault source, docs/instruments.md); an autouse fixture seeds nvme.srand from the clock (logged, so a failing
 test can be replayed with --seed) and logs each test's duration.
 """
 import glob
@@ -25,6 +25,10 @@ def pytest_addoption(parser):
                          "default: the only NVMe function bound to vfio-pci")
     group.addoption("--seed", action="store", type=int, default=None,
                     help="seed for nvme.srand (default: from the clock, logged)")
+    group.addoption("--instrument", action="store", default=None,
+                    help="the fault source of the instrument fixture and of subsystem's power: "
+                         "testbed, testbed:port, quarch:tcp:HOST[:PORT], quarch:serial:DEV[@BAUD] "
+                         "(default: none; subsystem uses slot power)")
 
 
 def vfio_nvme_functions():
@@ -76,7 +80,23 @@ def nvme0(pcie):
 
 
 @pytest.fixture(scope="function")
-def subsystem(nvme0):
+def instrument(request, pcie):
+    """The instrument --instrument names (docs/instruments.md); a test that
+    needs one is skipped, saying so, when none is given."""
+    from nvme.instruments import open_instrument
+    spec = request.config.getoption("--instrument")
+    if not spec:
+        pytest.skip("needs an instrument: --instrument testbed | quarch:tcp:HOST[:PORT] | "
+                    "quarch:serial:DEV[@BAUD]")
+    with open_instrument(spec, pcie) as inst:
+        yield inst
+
+
+@pytest.fixture(scope="function")
+def subsystem(request, nvme0):
+    """Subsystem of nvme0; its power goes through --instrument when given."""
+    if request.config.getoption("--instrument"):
+        return d.Subsystem(nvme0, request.getfixturevalue("instrument"))
     return d.Subsystem(nvme0)
 
 

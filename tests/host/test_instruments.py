@@ -92,3 +92,16 @@ def test_context_manager_closes():
     with Closing() as inst:
         inst.power_off()
     assert closed == [True]
+
+
+@pytest.mark.parametrize("spec", ["usb:QTL1999", "quarch", "testbed:slot", "", "quarch:"])
+def test_open_instrument_refuses_unknown_specs(spec):
+    from nvme.instruments import open_instrument
+    with pytest.raises(ValueError, match="use testbed, testbed:port, quarch:tcp:HOST"):
+        open_instrument(spec, None)
+
+
+def test_open_instrument_quarch_goes_to_the_address():
+    from nvme.instruments import QuarchConnectionError, open_instrument
+    with pytest.raises(QuarchConnectionError, match="tcp:127.0.0.1:1: cannot connect"):
+        open_instrument("quarch:tcp:127.0.0.1:1", None)

@@ -9,3 +9,17 @@
 from .base import PCIE_ERROR_SEVERITIES, FaultNotSupported, Instrument, InstrumentError  # noqa: F401
 from .quarch import Quarch, QuarchCommandError, QuarchConnectionError, QuarchTimeout  # noqa: F401
 from .testbed import TestBed  # noqa: F401
+
+
+def open_instrument(spec, pcie):
+    """The instrument a command line names (pytest's --instrument):
+    'testbed', 'testbed:port' (PCIe errors at the root port),
+    'quarch:tcp:HOST[:PORT]' or 'quarch:serial:DEVICE[@BAUD]'."""
+    kind, _, rest = str(spec).partition(":")
+    kind = kind.lower()
+    if kind == "testbed" and rest in ("", "device", "port"):
+        return TestBed(pcie, errors_at=rest or "device")
+    if kind == "quarch" and rest:
+        return Quarch(rest)
+    raise ValueError(f"instrument {spec!r}: use testbed, testbed:port, quarch:tcp:HOST[:PORT] "
+                     "or quarch:serial:DEVICE[@BAUD]")
