@@ -116,6 +116,21 @@ def test_subsystem_instrument_arguments(nvme0, pcie, testbed):
         d.Subsystem(nvme0, instrument=object())
 
 
+def test_power_on_that_brings_nothing_back_is_an_error(nvme0, pcie, testbed):
+    sub = d.Subsystem(nvme0, poweroff=testbed.power_off, poweron=lambda: None)
+    sub.poweroff()
+    try:
+        start = time.monotonic()
+        with pytest.raises(d.NvmeError, match=r"cannot power on: .*no answer.*\(after poweron_cb\)"):
+            sub.poweron()
+        assert time.monotonic() - start < 4, "a bounded wait"
+    finally:
+        testbed.power_on()
+    d.Subsystem(nvme0, testbed).poweron()   # the driver re-enables the function
+    nvme0.reset()
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+
+
 def test_surprise_removal_under_io(nvme0, nvme0n1, pcie, testbed):
     w = nvme0n1.ioworker(io_size=8, time=20, qdepth=16, read_percentage=50).start()
     time.sleep(1)

@@ -9,6 +9,7 @@
 
 #include "controller.h"
 #include "error.h"
+#include "slot_power.h"
 #include "transport.h"
 
 typedef struct {
@@ -208,6 +209,17 @@ static PyObject *sub_poweron(SubsystemObject *self, PyObject *unused)
 		if (!call_cb(self->poweron_cb))
 			return NULL;
 		Py_DECREF(Py_None);
+		/* a power module's outputs are on, but the drive still has to come
+		 * out of reset: give it the time PCIe allows before re-enabling it */
+		rc = 0;
+		Py_BEGIN_ALLOW_THREADS
+		if (!pn_transport_is_soft(c->tr))
+			rc = pn_slot_wait_function(c->tr->addr, 2000);
+		Py_END_ALLOW_THREADS
+		if (rc < 0)
+			return PyErr_Format(pn_py_error, "%s: cannot power on: %s (after %s)", c->name,
+					    pn_last_error(), self->instrument != Py_None ?
+					    "the instrument's power_on()" : "poweron_cb");
 	} else {
 		Py_BEGIN_ALLOW_THREADS
 		rc = c->tr->ops->slot_power(c->tr, true);
