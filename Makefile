@@ -44,7 +44,7 @@ EXT_SRCS    := $(wildcard python/nvme/ext/*.c)
 EXT_OBJS    := $(EXT_SRCS:%.c=$(BUILD)/%.o)
 ifeq ($(SANITIZE),1)
 EXT         := $(BUILD)/python/nvme/_nvme$(PY_SUFFIX)
-PY_FILES    := $(patsubst %,$(BUILD)/%,$(wildcard python/nvme/*.py))
+PY_FILES    := $(patsubst %,$(BUILD)/%,$(wildcard python/nvme/*.py python/nvme/*/*.py))
 else
 EXT         := python/nvme/_nvme$(PY_SUFFIX)
 PY_FILES    :=
