@@ -27,7 +27,7 @@ def pytest_addoption(parser):
                     help="seed for nvme.srand (default: from the clock, logged)")
     group.addoption("--instrument", action="store", default=None,
                     help="the fault source of the instrument fixture and of subsystem's power: "
-                         "testbed, testbed:port, quarch:tcp:HOST[:PORT], quarch:serial:DEV[@BAUD] "
+                         "testbed, testbed:port, soft, quarch:tcp:HOST[:PORT], quarch:serial:DEV[@BAUD] "
                          "(default: none; subsystem uses slot power)")
 
 

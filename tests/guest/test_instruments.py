@@ -16,6 +16,8 @@ import nvme as d
 from nvme.instruments import FaultNotSupported, Quarch, TestBed
 from nvme.pcie_errors import clear_pcie_errors, pcie_errors
 
+pytestmark = pytest.mark.testbed  # QMP, slot power through sysfs, QEMU's PCIe errors
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 READ, FLUSH = 0x02, 0x00
 

@@ -97,7 +97,7 @@ def test_context_manager_closes():
 @pytest.mark.parametrize("spec", ["usb:QTL1999", "quarch", "testbed:slot", "", "quarch:"])
 def test_open_instrument_refuses_unknown_specs(spec):
     from nvme.instruments import open_instrument
-    with pytest.raises(ValueError, match="use testbed, testbed:port, quarch:tcp:HOST"):
+    with pytest.raises(ValueError, match="use testbed, testbed:port, soft, quarch:tcp:HOST"):
         open_instrument(spec, None)
 
 

@@ -1,0 +1,104 @@
+"""Instruments on the host: the software controller as the fault source
+(nvme.instruments.SoftController) behind Subsystem, so the driver's side of
+power loss, surprise removal and glitches is checked without a test bed."""
+import time
+import warnings
+
+import pytest
+
+import nvme as d
+from nvme.instruments import FaultNotSupported, SoftController, open_instrument
+
+ADDR = "soft:size=64M"
+READ = 0x02
+
+
+@pytest.fixture
+def dev():
+    pcie = d.Pcie(ADDR)
+    nvme0 = d.Controller(pcie)
+    ns = d.Namespace(nvme0, 1)
+    yield pcie, nvme0, ns
+    pcie.inject_clear()
+    ns.close()
+    nvme0.close()
+    pcie.close()
+
+
+def test_power_cycle_through_the_instrument(dev):
+    pcie, nvme0, ns = dev
+    inst = SoftController(pcie)
+    sub = d.Subsystem(nvme0, inst)
+    assert sub.instrument is inst
+    q = d.Qpair(nvme0, 16)
+    data = d.Buffer(8 * 512, ptype=0xbeef, pvalue=100)
+    ns.write(q, data, 100, 8).waitdone()
+    done = []
+    bufs = [d.Buffer(4096) for _ in range(8)]
+    for i, b in enumerate(bufs):
+        q.send_cmd(READ, b, nsid=1, cdw10=i * 8, cdw12=7, cb=lambda dw0, st: done.append(st >> 1))
+    sub.poweroff()
+    assert pcie.register(8, 4) == 0xffffffff, "no power: config space reads all ones"
+    start = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q.waitdone(8)
+    assert time.monotonic() - start < 2 and len(done) == 8, "every outstanding command completed"
+    with pytest.raises(d.NvmeError, match="lost power"):
+        nvme0.getfeatures(7)
+    sub.poweron()
+    nvme0.reset()
+    back = d.Buffer(8 * 512)
+    ns.read(q, back, 100, 8).waitdone()
+    assert back[:] == data[:], "the store survives power (docs/software-controller.md)"
+    start = time.monotonic()
+    sub.power_cycle(0.2)
+    assert time.monotonic() - start >= 0.2
+    nvme0.reset()
+    q.delete()
+
+
+def test_surprise_removal_under_io_then_reinsert(dev):
+    pcie, nvme0, ns = dev
+    inst = open_instrument("soft", pcie)
+    w = ns.ioworker(io_size=8, time=20, qdepth=16, read_percentage=50).start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    inst.surprise_removal()
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        r = w.close()
+    assert time.monotonic() - start < 5, "the worker stops instead of running its 20 s"
+    assert r.error != 0 and any("ioworker host ERROR" in str(x.message) for x in ws)
+    with pytest.raises(d.NvmeError, match="all ones"):
+        nvme0.getfeatures(7).waitdone()
+    pcie.reset(inst.reinsert)
+    nvme0.reset()
+    r = ns.ioworker(io_size=8, io_count=500, qdepth=8, read_percentage=50).start().close()
+    assert r.error == 0 and r.io_count_read + r.io_count_write == 500
+
+
+def test_glitch_is_noticed(dev):
+    pcie, nvme0, ns = dev
+    inst = SoftController(pcie)
+    inst.glitch(20)
+    # the controller is back in its power-on state (disabled): the driver
+    # completes the command itself and says so
+    with pytest.warns(UserWarning, match="ERROR status: 07/ff.*got no completion"):
+        nvme0.getfeatures(7).waitdone()
+    pcie.reset(lambda: None)
+    nvme0.reset()
+    assert nvme0.getfeatures(7).waitdone() & 0xffff >= 1
+
+
+def test_what_a_software_controller_cannot_do(dev):
+    pcie, nvme0, ns = dev
+    inst = SoftController(pcie)
+    for call, fault in [(lambda: inst.inject_pcie_error("fatal"), "inject a PCIe error"),
+                        (lambda: inst.set_voltage("12V", 11000), "set a rail voltage"),
+                        (lambda: inst.glitch(5, rails=["12V"]), "glitch single rails"),
+                        (lambda: inst.critical_warning(2), "raise a SMART critical warning")]:
+        with pytest.raises(FaultNotSupported, match=f"instrument soft\\(soft:size=64M\\) cannot {fault}"):
+            call()
+    with pytest.raises(Exception, match="needs a Pcie of a software controller"):
+        SoftController("01:00.0")
