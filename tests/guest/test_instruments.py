@@ -129,7 +129,9 @@ def test_power_on_that_brings_nothing_back_is_an_error(nvme0, pcie, testbed):
         start = time.monotonic()
         with pytest.raises(d.NvmeError, match=r"cannot power on: .*no answer.*\(after poweron_cb\)"):
             sub.poweron()
-        assert time.monotonic() - start < 4, "a bounded wait"
+        # 2000 ms asked; pn_slot_wait_function counts its 10 ms naps, not the
+        # clock, so a loaded test bed stretches it (5.5 s seen at load 10)
+        assert time.monotonic() - start < 15, "a bounded wait"
     finally:
         testbed.power_on()
     d.Subsystem(nvme0, testbed).poweron()   # the driver re-enables the function
@@ -203,6 +205,33 @@ def test_correctable_error_at_the_root_port(pcie):
         assert "Receiver Error" in errors.correctable or "correctable" in errors.device_status \
             or "Receiver Error" in subprocess.run(["dmesg"], capture_output=True, text=True).stdout
         clear_pcie_errors(tb.slot.port)
+
+
+def test_fatal_error_at_the_root_port(nvme0, nvme0n1, pcie):
+    """The guest kernel answers a fatal error at the port by resetting the
+    link: the function comes back from reset behind the driver's back."""
+    q = d.Qpair(nvme0, 8)
+    buf = d.Buffer(4096)
+    with TestBed(pcie, errors_at="port") as tb:
+        clear_pcie_errors(tb.slot.port)
+        tb.inject_pcie_error("fatal")
+        try:
+            deadline = time.monotonic() + 10
+            while pcie.register(4, 2) & 0x2:      # memory decoding still on
+                assert time.monotonic() < deadline, "the kernel did not reset the link"
+                time.sleep(0.1)
+            errors = pcie_errors(tb.slot.port)
+            assert "fatal" in errors.device_status and "Malformed TLP" in errors.uncorrectable
+            start = time.monotonic()
+            with pytest.raises(d.NvmeError, match="memory decoding is off"):
+                nvme0n1.read(q, buf, 0, 1).waitdone()
+            assert time.monotonic() - start < 1, "found at once, not by a timeout"
+        finally:
+            clear_pcie_errors(tb.slot.port)
+            pcie.reset()                          # a hot reset brings the function back
+    nvme0.reset()
+    nvme0n1.read(q, buf, 0, 1).waitdone()
+    q.delete()
 
 
 def test_temperature_warning_raises_aer_and_smart(nvme0, testbed):
