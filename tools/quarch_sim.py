@@ -11,6 +11,10 @@ of each rail, glitch settings. With --slot BDF (root, in the test bed) the
 outputs really power the PCIe slot of that function, so a script written for
 a Quarch module drives the emulated drive.
 
+Modules behind an array controller are addressed by a trailing '<N>' on
+each command (e.g. 'run:power down <2>'); each N gets its own state, and
+--slot wires only the module without an address (or <0>).
+
 Faults for testing a driver: --mute-after N (answers N commands, then reads
 and stays silent), --drop-after N (answers N commands, then closes the
 connection), --echo (echoes commands like a serial terminal).
@@ -150,6 +154,22 @@ class Module:
         return "FAIL: unknown command"
 
 
+class Array:
+    """The modules a connection reaches: '<N>' at the end of a command line
+    picks module N (an array controller's port), none picks module 0."""
+
+    def __init__(self, slot=None):
+        self.modules = {0: Module(slot)}
+        self.lock = threading.Lock()
+
+    def execute(self, line):
+        m = re.fullmatch(r"(.*?)\s*<(\d+)>\s*", line)
+        number = int(m.group(2)) if m else 0
+        with self.lock:
+            module = self.modules.setdefault(number, Module())
+        return module.execute(m.group(1) if m else line)
+
+
 def serve_stream(module, read, write, args, close=None):
     """Answers command lines read from one connection."""
     answered = 0
@@ -225,7 +245,7 @@ def main():
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
         from nvme.instruments.pcie_slot import PcieSlot
         slot = PcieSlot(args.slot)
-    module = Module(slot)
+    module = Array(slot)
     try:
         (serve_pty if args.pty else serve_tcp)(module, args)
     except KeyboardInterrupt:

@@ -188,3 +188,15 @@ def test_serial_device_missing():
     pytest.importorskip("serial", reason="python3-serial (tools/install-deps.sh) is not installed")
     with pytest.raises(QuarchConnectionError, match="serial:/dev/nonexistent-tty: cannot open"):
         Quarch("serial:/dev/nonexistent-tty")
+
+
+def test_modules_behind_an_array_controller(sim):
+    with Quarch(sim.address, timeout=2, module=2) as two, Quarch(sim.address, timeout=2, module=5) as five:
+        assert two.name.endswith("<2>)")
+        two.power_off()
+        assert two.power_state() == "OFF" and five.power_state() == "ON", "each port its own module"
+        five.set_voltage("12V", 11000)
+        assert five.voltage("12V") == 11000 and two.voltage("12V") == 12000
+        two.power_on()
+    with pytest.raises(ValueError, match="module must be an array port number"):
+        Quarch(sim.address, module=-1)

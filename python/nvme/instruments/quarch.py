@@ -32,16 +32,21 @@ class QuarchCommandError(QuarchError):
 
 
 class Quarch(Instrument):
-    """Quarch(address, timeout=5.0, connect_timeout=5.0, power_timeout=10.0)
+    """Quarch(address, timeout=5.0, connect_timeout=5.0, power_timeout=10.0, module=None)
 
     `address` is 'tcp:HOST[:PORT]' (port 9760 by default) or
-    'serial:DEVICE[@BAUD]'. Every command waits at most `timeout` s for its
+    'serial:DEVICE[@BAUD]'; `module` is the port number of a module behind an
+    array controller (sent as '<N>' after each command). Every command waits at most `timeout` s for its
     answer; power_on/power_off wait at most `power_timeout` s for the outputs
     to report their new state."""
 
-    def __init__(self, address, timeout=5.0, connect_timeout=5.0, power_timeout=10.0):
+    def __init__(self, address, timeout=5.0, connect_timeout=5.0, power_timeout=10.0, module=None):
         parse_address(address)  # a bad address is a ValueError before any I/O
-        self.name = f"quarch({address})"
+        if module is not None and (isinstance(module, bool) or not isinstance(module, int)
+                                   or not 0 <= module <= 255):
+            raise ValueError(f"module must be an array port number 0..255 or None, got {module!r}")
+        self.module = module
+        self.name = f"quarch({address})" if module is None else f"quarch({address} <{module}>)"
         self.power_timeout = power_timeout
         self.link = QuarchLink(address, timeout, connect_timeout)
         try:
@@ -59,7 +64,8 @@ class Quarch(Instrument):
         answer raises QuarchCommandError."""
         if not isinstance(text, str) or not text.strip() or "\n" in text or "\r" in text:
             raise ValueError(f"a Quarch command is one non-empty line, got {text!r}")
-        reply = self.link.command(text.strip())
+        line = text.strip() if self.module is None else f"{text.strip()} <{self.module}>"
+        reply = self.link.command(line)
         if reply.upper().startswith("FAIL"):
             raise QuarchCommandError(self.name, text, reply)
         return reply
