@@ -95,24 +95,24 @@ static PyObject *sub_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	if (!self)
 		return NULL;
 	/* an explicit callback wins over the instrument for its direction */
-	if (inst != Py_None) {
-		if (on_cb == Py_None)
-			self->poweron_cb = PyObject_GetAttrString(inst, "power_on");
-		if (off_cb == Py_None)
-			self->poweroff_cb = PyObject_GetAttrString(inst, "power_off");
-	}
-	if (!self->poweron_cb) {
+	if (inst != Py_None && on_cb == Py_None)
+		on_cb = PyObject_GetAttrString(inst, "power_on");
+	else
 		Py_INCREF(on_cb);
-		self->poweron_cb = on_cb;
-	}
-	if (!self->poweroff_cb) {
+	if (inst != Py_None && off_cb == Py_None)
+		off_cb = PyObject_GetAttrString(inst, "power_off");
+	else
 		Py_INCREF(off_cb);
-		self->poweroff_cb = off_cb;
-	}
 	Py_INCREF(ctrl);
 	Py_INCREF(inst);
 	self->ctrl_obj = ctrl;
 	self->instrument = inst;
+	self->poweron_cb = on_cb;
+	self->poweroff_cb = off_cb;
+	if (!on_cb || !off_cb) {
+		Py_DECREF(self); /* a property of the instrument raised */
+		return NULL;
+	}
 	return (PyObject *)self;
 }
 
