@@ -15,6 +15,7 @@
 #include <linux/pci_regs.h>
 
 #include "error.h"
+#include "tsc.h"
 #include "pci_cap.h"
 #include "vfio_pci.h"
 
@@ -84,14 +85,19 @@ int pn_slot_power_set(const char *port, bool on)
 int pn_slot_wait_function(const char *bdf, unsigned timeout_ms)
 {
 	struct timespec ts = {0, 10000000};
+	/* by the clock: on a loaded machine each sleep and sysfs read takes
+	 * longer than asked, and counting sleeps would wait far past the limit */
+	uint64_t deadline = pn_monotonic_ns() + (uint64_t)timeout_ms * 1000000u;
 
-	for (unsigned waited = 0; waited <= timeout_ms; waited += 10) {
+	for (;;) {
 		uint16_t vendor = 0xffff;
 
 		if (vfio_pci_sysfs_cfg(bdf, PCI_VENDOR_ID, &vendor, 2, false) == 0 && vendor != 0xffff) {
 			pn_clear_error();
 			return 0;
 		}
+		if (pn_monotonic_ns() > deadline)
+			break;
 		nanosleep(&ts, NULL);
 	}
 	pn_clear_error();
