@@ -163,10 +163,13 @@ void soft_ctrl_get_stats(struct soft_ctrl *c, struct soft_ctrl_stats *out);
 int soft_ctrl_async_event(struct soft_ctrl *c, uint32_t dw0);
 
 /* Host memory [vaddr, vaddr + len) is about to be freed: the controller
- * drops every queue whose ring lies in it (and the SQs completing to such a
- * CQ), and the delayed completions aimed at them, so it never touches the
- * memory again; as a device whose IOMMU mapping went away would find its
- * queues unusable. Returns once the thread is between commands (so no
+ * stops using every queue whose ring lies in it (and the SQs completing to
+ * such a CQ) and drops the delayed completions aimed at them, so it never
+ * touches the memory again; as a device whose IOMMU mapping went away would
+ * find its queues unusable. The queues still exist (NVMe 1.4 §5.3-§5.6: a
+ * queue lives until it is deleted or the controller is reset): deleting
+ * them succeeds, creating one with the same id fails, a CQ with an SQ on it
+ * cannot be deleted. Returns once the thread is between commands (so no
  * transfer that translated an address in the range is still running), 0 or
  * -ETIMEDOUT. Works in every fault state. */
 int soft_ctrl_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len);

@@ -42,7 +42,8 @@ struct sc_cq {
 	uint32_t free;           /* entries free as of the last head doorbell read */
 	uint32_t reserved;       /* entries promised to delayed completions */
 	uint8_t phase;
-	bool active;
+	bool active;             /* created and not deleted (what admin commands see) */
+	bool lost;               /* its ring's memory was freed: never touched again */
 	bool ien;
 	bool irq_pending;
 	uint16_t qid;
@@ -56,7 +57,9 @@ struct sc_sq {
 	struct pn_sqe *ring;
 	uint32_t size;
 	uint32_t head;
-	bool active;
+	uint32_t tail;           /* the last valid tail doorbell value taken */
+	bool active;             /* created and not deleted (what admin commands see) */
+	bool lost;               /* its ring's (or its CQ's) memory was freed: not polled */
 	uint8_t prio;
 	uint16_t qid;
 	struct sc_cq *cq;
@@ -259,8 +262,11 @@ void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq);
 
 /* soft_ctrl_queue.c */
 void sc_drop_all_queues(struct soft_ctrl *c);
-/* Drops every queue whose ring lies in [vaddr, vaddr + len) (host memory
- * being freed), the SQs of a dropped CQ, and their delayed completions. */
+/* Host memory [vaddr, vaddr + len) is being freed: every queue whose ring
+ * lies in it, and every SQ completing to such a CQ, is lost (never touched
+ * again) but still exists until the host deletes it or resets the
+ * controller, as on a device whose IOMMU mapping went away; their delayed
+ * completions are dropped. */
 void sc_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len);
 
 struct sc_cq *sc_cq_get(struct soft_ctrl *c, uint32_t qid);

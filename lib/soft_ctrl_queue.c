@@ -11,7 +11,7 @@ static void active_sqs_rebuild(struct soft_ctrl *c)
 	uint32_t n = 0;
 
 	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++)
-		if (c->sqs[q].active)
+		if (c->sqs[q].active && !c->sqs[q].lost)
 			c->active_sqs[n++] = &c->sqs[q];
 	c->nr_active_sqs = n;
 }
@@ -61,6 +61,7 @@ int sc_sq_create(struct soft_ctrl *c, uint16_t qid, uint64_t iova, uint32_t size
 	sq->prio = prio;
 	sq->qid = qid;
 	sq->cq = cq;
+	sq->lost = cq->lost;     /* nowhere to complete to */
 	sq->iova = iova;
 	sq->tail_db = sc_doorbell(c, qid, false);
 	*sq->tail_db = 0;
@@ -112,23 +113,22 @@ void sc_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len)
 	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++) {
 		struct sc_cq *cq = &c->cqs[q];
 
-		if (cq->active && ring_inside(cq->ring, (size_t)cq->size * 16, vaddr, len)) {
+		if (cq->active && !cq->lost &&
+		    ring_inside(cq->ring, (size_t)cq->size * 16, vaddr, len)) {
 			for (uint32_t i = 0; i < c->nr_delayed;)
 				if (c->delayed[i].cq == cq)
 					sc_delayed_drop(c, i);
 				else
 					i++;
-			cq->active = false;
+			cq->lost = true;
 		}
 	}
 	for (uint32_t q = 0; q <= c->cfg.nr_io_queues; q++) {
 		struct sc_sq *sq = &c->sqs[q];
 
 		if (sq->active && (ring_inside(sq->ring, (size_t)sq->size * 64, vaddr, len) ||
-				   !sq->cq->active)) {
-			sq->cq->sq_refs--;
-			sq->active = false;
-		}
+				   sq->cq->lost))
+			sq->lost = true;
 	}
 	active_sqs_rebuild(c);
 }
@@ -199,7 +199,8 @@ void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t 
 /* Completes outstanding AERs with waiting events. */
 void sc_events_flush(struct soft_ctrl *c)
 {
-	while (c->aer_count && c->event_count && c->cqs[0].active && sc_cq_has_room(&c->cqs[0])) {
+	while (c->aer_count && c->event_count && c->cqs[0].active && !c->cqs[0].lost &&
+	       sc_cq_has_room(&c->cqs[0])) {
 		uint32_t dw0 = c->events[0];
 
 		memmove(c->events, c->events + 1, --c->event_count * sizeof(c->events[0]));

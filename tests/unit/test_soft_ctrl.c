@@ -536,6 +536,50 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
 }
 
+/* Freed ring memory (soft_ctrl_forget_memory) makes a queue unusable, not
+ * absent: NVMe 1.4 §5.3-§5.6 keep it until it is deleted. */
+static void freed_ring_keeps_queue(void **state)
+{
+	struct host *h = *state;
+	struct host_queue q;
+	struct pn_sqe cmd = {0};
+	struct pn_sqe flush = {.opc = nvme_cmd_flush, .nsid = 1};
+	struct pn_cqe cqe;
+
+	assert_int_equal(host_create_io(h, &q, 3, 16, false, 0), 0);
+	assert_int_equal(soft_ctrl_forget_memory(h->sc, (const void *)q.cq, 16 * 16), 0);
+	/* The SQ completing there is not polled any more: nothing is posted. */
+	host_submit(h, &q, &flush);
+	assert_false(host_reap_within(h, &q, &cqe, 50000000ull));
+	/* Both ids still in use, the CQ still has its SQ. */
+	assert_int_equal(host_create_io(h, &(struct host_queue){0}, 3, 16, false, 0),
+			 st(1, NVME_SC_QID_INVALID));
+	cmd.opc = nvme_admin_delete_cq;
+	cmd.cdw10 = 3;
+	assert_int_equal(admin(h, &cmd, NULL), st(1, NVME_SC_INVALID_QUEUE));
+	/* A new SQ on the lost CQ exists too (and is never polled). */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opc = nvme_admin_create_sq;
+	cmd.prp1 = host_iova(h, host_alloc(h, 4096));
+	cmd.cdw10 = 15u << 16 | 4;
+	cmd.cdw11 = 3u << 16 | 1;
+	assert_int_equal(admin(h, &cmd, NULL), 0);
+	/* Deleted in order, as any queue. */
+	for (uint16_t qid = 3; qid <= 4; qid++) {
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.opc = nvme_admin_delete_sq;
+		cmd.cdw10 = qid;
+		assert_int_equal(admin(h, &cmd, NULL), 0);
+	}
+	cmd.opc = nvme_admin_delete_cq;
+	cmd.cdw10 = 3;
+	assert_int_equal(admin(h, &cmd, NULL), 0);
+	assert_int_equal(admin(h, &cmd, NULL), st(1, NVME_SC_QID_INVALID));
+	/* The id is free again, with memory that works. */
+	assert_int_equal(host_create_io(h, &q, 3, 16, false, 0), 0);
+	assert_int_equal(host_status(host_cmd(h, &q, &flush, NULL)), 0);
+}
+
 static void write_read_prp_list_unaligned(void **state)
 {
 	struct host *h = *state;
@@ -1076,6 +1120,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(number_of_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(log_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_status_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(freed_ring_keeps_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_read_prp_list_unaligned, setup, teardown),
 		cmocka_unit_test_setup_teardown(prp_list_chained, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_pages_and_prp_errors, setup, teardown),
