@@ -112,6 +112,17 @@ static uint16_t compare_with_host(struct soft_ctrl *c, const struct pn_sqe *sqe,
 
 /* ---- NVM commands ---- */
 
+/* The status of a command naming no active namespace (NVMe 1.4 §6.1.2,
+ * §6.1.5): an invalid NSID (0, above NN, broadcast where it is not taken)
+ * is Invalid Namespace or Format; an inactive one (1..NN, not attached) is
+ * Invalid Field in Command. */
+static uint32_t nsid_status(uint32_t nsid)
+{
+	if (nsid && nsid <= SOFT_CTRL_MAX_NS)
+		return GEN(NVME_SC_INVALID_FIELD);
+	return GEN(NVME_SC_INVALID_NS);
+}
+
 static uint32_t cmd_dsm(struct soft_ctrl *c, struct sc_ns *ns, const struct pn_sqe *sqe)
 {
 	uint32_t nr = (sqe->cdw10 & 0xff) + 1;
@@ -153,13 +164,13 @@ uint32_t sc_io_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe)
 		break;
 	case nvme_cmd_flush:
 		if (nsid != 0xffffffff && (nsid - 1u) >= c->cfg.nr_ns)
-			return GEN(NVME_SC_INVALID_NS);
+			return nsid_status(nsid);
 		return 0;
 	default:
 		return GEN(NVME_SC_INVALID_OPCODE);
 	}
 	if (__builtin_expect((nsid - 1u) >= c->cfg.nr_ns, 0))
-		return GEN(NVME_SC_INVALID_NS);
+		return nsid_status(nsid);
 	/* Fused commands are not supported; PSDT 11b is reserved. */
 	if (__builtin_expect((sqe->flags & 3) || (sqe->flags & PN_PSDT_MASK) == PN_PSDT_MASK, 0))
 		return GEN(NVME_SC_INVALID_FIELD);

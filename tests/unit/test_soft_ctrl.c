@@ -706,12 +706,19 @@ static void nvm_status_codes(void **state)
 			 st(0, NVME_SC_INVALID_FIELD));
 	assert_int_equal(io(h, &q, nvme_cmd_write, 2, 0, 33, host_iova(h, buf), host_iova(h, list)),
 			 st(0, NVME_SC_INVALID_FIELD));
-	/* Namespaces */
+	/* Namespaces (NVMe 1.4 §6.1.5): invalid NSIDs (0, above NN = 16,
+	 * broadcast for a read) are Invalid Namespace, inactive ones (3..16)
+	 * Invalid Field. */
 	assert_int_equal(io(h, &q, nvme_cmd_read, 0, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_NS));
-	assert_int_equal(io(h, &q, nvme_cmd_read, 3, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(io(h, &q, nvme_cmd_read, 17, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(io(h, &q, nvme_cmd_read, 0xffffffff, 0, 1, host_iova(h, buf), 0),
+			 st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(io(h, &q, nvme_cmd_read, 3, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(io(h, &q, nvme_cmd_write, 16, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_FIELD));
 	assert_int_equal(io(h, &q, nvme_cmd_flush, 0xffffffff, 0, 1, 0, 0), 0);
 	assert_int_equal(io(h, &q, nvme_cmd_flush, 1, 0, 1, 0, 0), 0);
-	assert_int_equal(io(h, &q, nvme_cmd_flush, 5, 0, 1, 0, 0), st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(io(h, &q, nvme_cmd_flush, 5, 0, 1, 0, 0), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(io(h, &q, nvme_cmd_flush, 0, 0, 1, 0, 0), st(0, NVME_SC_INVALID_NS));
 	/* Opcodes and fields */
 	assert_int_equal(io(h, &q, 0x7d, 1, 0, 1, 0, 0), st(0, NVME_SC_INVALID_OPCODE));
 	memset(&cmd, 0, sizeof(cmd));
@@ -1002,7 +1009,8 @@ static void null_mode_moves_no_data(void **state)
 	/* The checks stay. */
 	assert_int_equal(io(h, &q, nvme_cmd_read, 1, NS1_BLOCKS, 1, host_iova(h, buf), 0), st(0, NVME_SC_LBA_RANGE));
 	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 0, 257, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_FIELD));
-	assert_int_equal(io(h, &q, nvme_cmd_read, 4, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(io(h, &q, nvme_cmd_read, 4, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(io(h, &q, nvme_cmd_read, 0, 0, 1, host_iova(h, buf), 0), st(0, NVME_SC_INVALID_NS));
 	/* Identify still works in null mode. */
 	struct nvme_id_ctrl *id = host_alloc(h, 4096);
 
