@@ -9,7 +9,9 @@
 #define GEN(sc) sc_status(NVME_SCT_GENERIC, (sc))
 #define CMD(sc) sc_status(NVME_SCT_CMD_SPECIFIC, (sc))
 
-/* Temperatures in Kelvin: the composite sensor reads 27 C. */
+/* Temperatures in Kelvin: the composite sensor and Temperature Sensor 1
+ * (the only ones the SMART log reports) read 27 C. */
+#define SC_TEMP_SENSORS 1
 #define SC_TEMP_NOW 300
 #define SC_TEMP_WARN 343
 #define SC_TEMP_CRIT 358
@@ -21,7 +23,8 @@ static void features_defaults(struct soft_ctrl *c, struct sc_features *f)
 
 	memset(f, 0, sizeof(*f));
 	f->nr_queues = max | max << 16;
-	f->temp_over[0] = SC_TEMP_WARN;
+	for (unsigned i = 0; i <= SC_TEMP_SENSORS; i++)
+		f->temp_over[i] = SC_TEMP_WARN;
 	f->vwc = 1;
 }
 
@@ -77,8 +80,10 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	/* NN covers inactive NSIDs too, as on drives with namespace management:
 	 * hosts must tell "inactive" from "invalid". */
 	id->nn = SOFT_CTRL_MAX_NS;
+	/* Keep Alive is optional on PCIe and not supported: KAS 0. */
 	id->oncs = NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_WRITE_UNCORRECTABLE |
-		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY;
+		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
+		   NVME_CTRL_ONCS_SAVE_FEATURES;  /* Select and Save fields (nothing saveable) */
 	id->vwc = 1;
 	id->sgls = 1;                    /* SGLs for IO commands, no alignment needed */
 	id->psd[0].mp = 2500;            /* 25 W, in centiwatts */
@@ -155,11 +160,60 @@ static bool any_io_queue(struct soft_ctrl *c)
 	return false;
 }
 
+/* TMPSEL of Temperature Threshold (NVMe 1.4 §5.21.1.4): the composite
+ * temperature (0) or an implemented sensor; 1111b (all) only for Set. */
+static bool temp_sensor_valid(unsigned tmpsel, bool set)
+{
+	return tmpsel <= SC_TEMP_SENSORS || (set && tmpsel == 0xf);
+}
+
+/* The namespace a namespace-specific feature names (NVMe 1.4 §5.21.1:
+ * Error Recovery), like any NSID (§6.1.5): 0 with an error status in
+ * *status, or the NSID; broadcast (Set only) returns 0xffffffff. */
+static uint32_t feature_nsid(struct soft_ctrl *c, const struct pn_sqe *sqe, bool set,
+			     uint32_t *status)
+{
+	uint32_t nsid = sqe->nsid;
+
+	*status = 0;
+	if (set && nsid == 0xffffffff)
+		return nsid;
+	if (nsid == 0 || nsid > SOFT_CTRL_MAX_NS)
+		*status = GEN(NVME_SC_INVALID_NS);
+	else if (nsid > c->cfg.nr_ns)
+		*status = GEN(NVME_SC_INVALID_FIELD);
+	return *status ? 0 : nsid;
+}
+
+/* The features this controller has (Get/Set Features of any other FID is
+ * Invalid Field in Command). Keep Alive Timer is not among them: KAS = 0. */
+static bool feature_supported(uint8_t fid)
+{
+	switch (fid) {
+	case NVME_FEAT_FID_ARBITRATION:
+	case NVME_FEAT_FID_POWER_MGMT:
+	case NVME_FEAT_FID_TEMP_THRESH:
+	case NVME_FEAT_FID_ERR_RECOVERY:
+	case NVME_FEAT_FID_VOLATILE_WC:
+	case NVME_FEAT_FID_NUM_QUEUES:
+	case NVME_FEAT_FID_IRQ_COALESCE:
+	case NVME_FEAT_FID_IRQ_CONFIG:
+	case NVME_FEAT_FID_WRITE_ATOMIC:
+	case NVME_FEAT_FID_ASYNC_EVENT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static uint32_t set_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *dw0)
 {
 	uint8_t fid = sqe->cdw10 & 0xff;
 	uint32_t v = sqe->cdw11;
+	uint32_t status;
 
+	if (!feature_supported(fid))
+		return GEN(NVME_SC_INVALID_FIELD);
 	if (sqe->cdw10 >> 31)
 		return CMD(NVME_SC_FEATURE_NOT_SAVEABLE);
 	switch (fid) {
@@ -174,12 +228,28 @@ static uint32_t set_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 	case NVME_FEAT_FID_TEMP_THRESH: {
 		unsigned sel = (v >> 16) & 0xf, thsel = (v >> 20) & 0x3;
 
-		if (sel > 8 || thsel > 1)
+		if (!temp_sensor_valid(sel, true) || thsel > 1)
 			return GEN(NVME_SC_INVALID_FIELD);
-		if (thsel)
-			c->feat.temp_under[sel] = v & 0xffff;
-		else
-			c->feat.temp_over[sel] = v & 0xffff;
+		for (unsigned i = 0; i <= SC_TEMP_SENSORS; i++) {
+			if (sel != 0xf && sel != i)
+				continue;
+			if (thsel)
+				c->feat.temp_under[i] = v & 0xffff;
+			else
+				c->feat.temp_over[i] = v & 0xffff;
+		}
+		break;
+	}
+	case NVME_FEAT_FID_ERR_RECOVERY: {
+		uint32_t nsid = feature_nsid(c, sqe, true, &status);
+
+		if (status)
+			return status;
+		if (v & 1u << 16)        /* DULBE: NSFEAT bit 2 is 0 */
+			return GEN(NVME_SC_INVALID_FIELD);
+		for (uint32_t i = 0; i < c->cfg.nr_ns; i++)
+			if (nsid == 0xffffffff || nsid == i + 1)
+				c->feat.tler[i] = v & 0xffff;
 		break;
 	}
 	case NVME_FEAT_FID_VOLATILE_WC:
@@ -207,14 +277,12 @@ static uint32_t set_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 			return GEN(NVME_SC_INVALID_FIELD);
 		c->feat.irq_config[v & 0xffff] = (v >> 16) & 1;
 		break;
+	case NVME_FEAT_FID_WRITE_ATOMIC:
+		c->feat.write_atomic = v & 1;
+		break;
 	case NVME_FEAT_FID_ASYNC_EVENT:
 		c->feat.async_event = v;
 		break;
-	case NVME_FEAT_FID_KATO:
-		c->feat.kato = v;
-		break;
-	default:
-		return GEN(NVME_SC_INVALID_FIELD);
 	}
 	return 0;
 }
@@ -224,27 +292,19 @@ static uint32_t get_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 	uint8_t fid = sqe->cdw10 & 0xff;
 	unsigned sel = (sqe->cdw10 >> 8) & 7;
 	struct sc_features defaults;
+	uint32_t nsid = 0, status;
 
-	switch (fid) {
-	case NVME_FEAT_FID_ARBITRATION:
-	case NVME_FEAT_FID_POWER_MGMT:
-	case NVME_FEAT_FID_TEMP_THRESH:
-	case NVME_FEAT_FID_VOLATILE_WC:
-	case NVME_FEAT_FID_NUM_QUEUES:
-	case NVME_FEAT_FID_IRQ_COALESCE:
-	case NVME_FEAT_FID_IRQ_CONFIG:
-	case NVME_FEAT_FID_ASYNC_EVENT:
-	case NVME_FEAT_FID_KATO:
-		break;
-	default:
+	if (!feature_supported(fid) || sel > 3)
 		return GEN(NVME_SC_INVALID_FIELD);
+	if (fid == NVME_FEAT_FID_ERR_RECOVERY) {
+		nsid = feature_nsid(c, sqe, false, &status);
+		if (status)
+			return status;
 	}
 	if (sel == 3) {               /* supported capabilities: changeable, not saveable */
-		*dw0 = 1 << 2;
+		*dw0 = 1 << 2 | (fid == NVME_FEAT_FID_ERR_RECOVERY ? 1 << 1 : 0);
 		return 0;
 	}
-	if (sel > 3)
-		return GEN(NVME_SC_INVALID_FIELD);
 	features_defaults(c, &defaults);
 	const struct sc_features *f = sel == 0 ? &c->feat : &defaults;
 
@@ -258,11 +318,14 @@ static uint32_t get_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 	case NVME_FEAT_FID_TEMP_THRESH: {
 		unsigned tsel = (sqe->cdw11 >> 16) & 0xf, thsel = (sqe->cdw11 >> 20) & 0x3;
 
-		if (tsel > 8 || thsel > 1)
+		if (!temp_sensor_valid(tsel, false) || thsel > 1)
 			return GEN(NVME_SC_INVALID_FIELD);
 		*dw0 = thsel ? f->temp_under[tsel] : f->temp_over[tsel];
 		break;
 	}
+	case NVME_FEAT_FID_ERR_RECOVERY:
+		*dw0 = f->tler[nsid - 1];
+		break;
 	case NVME_FEAT_FID_VOLATILE_WC:
 		*dw0 = f->vwc;
 		break;
@@ -280,11 +343,11 @@ static uint32_t get_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 		*dw0 = iv | (sel == 0 ? (uint32_t)c->feat.irq_config[iv] << 16 : 0);
 		break;
 	}
+	case NVME_FEAT_FID_WRITE_ATOMIC:
+		*dw0 = f->write_atomic;
+		break;
 	case NVME_FEAT_FID_ASYNC_EVENT:
 		*dw0 = f->async_event;
-		break;
-	case NVME_FEAT_FID_KATO:
-		*dw0 = f->kato;
 		break;
 	}
 	return 0;
@@ -348,7 +411,7 @@ static uint32_t build_log(struct soft_ctrl *c, uint8_t lid, uint8_t *page, uint3
 			nvme_admin_delete_sq, nvme_admin_create_sq, nvme_admin_get_log_page,
 			nvme_admin_delete_cq, nvme_admin_create_cq, nvme_admin_identify,
 			nvme_admin_abort_cmd, nvme_admin_set_features, nvme_admin_get_features,
-			nvme_admin_async_event, nvme_admin_keep_alive,
+			nvme_admin_async_event,
 		};
 
 		for (size_t i = 0; i < sizeof(admin); i++)
@@ -515,8 +578,6 @@ uint32_t sc_admin_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *d
 		return admin_abort(c, sqe, dw0);
 	case nvme_admin_async_event:
 		return admin_aer(c, sqe);
-	case nvme_admin_keep_alive:
-		return 0;
 	default:
 		return GEN(NVME_SC_INVALID_OPCODE);
 	}

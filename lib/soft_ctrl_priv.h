@@ -98,7 +98,8 @@ struct sc_features {
 	bool nr_queues_set;
 	uint32_t irq_coalesce;
 	uint32_t async_event;
-	uint32_t kato;
+	uint32_t write_atomic;   /* Write Atomicity Normal: DN */
+	uint16_t tler[SOFT_CTRL_MAX_NS];  /* Error Recovery per namespace */
 	uint8_t *irq_config;     /* per vector: Coalescing Disable bit */
 };
 

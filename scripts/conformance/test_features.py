@@ -158,13 +158,15 @@ def require_changeable(nvme0, fid, name, nsid=None):
         pytest.skip(f"{name} is reported not changeable (capabilities 0x{caps.dw0:x})")
 
 
-def roundtrip(nvme0, fid, value, mask, name, nsid=None):
+def roundtrip(nvme0, fid, value, mask, name, nsid=None, get_cdw11=0):
+    """Sets `value`, reads it back with Get Features (dword 11 = `get_cdw11`, for
+    features that select what to read) and restores the value read before."""
     require_changeable(nvme0, fid, name, nsid)
-    before = getf(nvme0, fid, nsid=nsid).dw0
+    before = getf(nvme0, fid, nsid=nsid, cdw11=get_cdw11).dw0
     try:
         cpl = setf(nvme0, fid, value, nsid=nsid)
         expect_status(cpl, (0, 0), "NVMe 1.4 §5.21", f"Set Features {name} = 0x{value:x}")
-        got = getf(nvme0, fid, nsid=nsid).dw0
+        got = getf(nvme0, fid, nsid=nsid, cdw11=get_cdw11).dw0
     finally:
         setf(nvme0, fid, before, nsid=nsid)
     expect(got & mask == value & mask, "NVMe 1.4 §5.13/§5.21",
@@ -213,7 +215,8 @@ def test_temperature_threshold_unimplemented_sensor(nvme0):
     (its Temperature Sensor field is 0) aborts with Invalid Field in Command."""
     buf = d.Buffer(4096)
     run(nvme0, "getlogpage", 0x02, buf, size=512)
-    absent = [i for i in range(1, 9) if not buf.data(200 + 2 * i + 1, 200 + 2 * i)]
+    # Temperature Sensor N at bytes 200 + 2 (N - 1) (Figure 194)
+    absent = [i for i in range(1, 9) if not buf.data(200 + 2 * i - 1, 200 + 2 * i - 2)]
     if not absent:
         pytest.skip("all eight temperature sensors are implemented")
     cpl = getf(nvme0, 0x04, cdw11=absent[0] << 16)
@@ -297,7 +300,9 @@ def test_interrupt_vector_configuration_roundtrip(nvme0):
         iv = q.iv
         if iv == 0:
             pytest.skip("the IO queue shares the admin vector")
-        roundtrip(nvme0, 0x09, 1 << 16 | iv, 0x1ffff, "Interrupt Vector Configuration")
+        # Get Features reads the vector named in dword 11 (§5.21.1.9)
+        roundtrip(nvme0, 0x09, 1 << 16 | iv, 0x1ffff, "Interrupt Vector Configuration",
+                  get_cdw11=iv)
     finally:
         q.delete()
 

@@ -310,6 +310,70 @@ static void features_keep_values(void **state)
 	assert_int_equal(get_feature(h, NVME_FEAT_FID_TEMP_THRESH, 0, 1u << 20, &v), 0);
 	assert_int_equal(v, 260);
 	assert_int_equal(set_feature(h, NVME_FEAT_FID_TEMP_THRESH, 9u << 16, NULL), st(0, NVME_SC_INVALID_FIELD));
+	/* Sensor 1 is implemented (the SMART log reports it), 2..8 are not
+	 * (NVMe 1.4 §5.21.1.4); 1111b sets every one, only in Set. */
+	assert_int_equal(set_feature(h, NVME_FEAT_FID_TEMP_THRESH, 1u << 16 | 345, NULL), 0);
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_TEMP_THRESH, 0, 1u << 16, &v), 0);
+	assert_int_equal(v, 345);
+	assert_int_equal(set_feature(h, NVME_FEAT_FID_TEMP_THRESH, 2u << 16 | 345, NULL),
+			 st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_TEMP_THRESH, 0, 8u << 16, &v),
+			 st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(set_feature(h, NVME_FEAT_FID_TEMP_THRESH, 15u << 16 | 340, NULL), 0);
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_TEMP_THRESH, 0, 0, &v), 0);
+	assert_int_equal(v, 340);
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_TEMP_THRESH, 0, 1u << 16, &v), 0);
+	assert_int_equal(v, 340);
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_TEMP_THRESH, 0, 15u << 16, &v),
+			 st(0, NVME_SC_INVALID_FIELD));
+
+	/* Error Recovery is per namespace (NVMe 1.4 §5.21.1.5): TLER kept per
+	 * NSID, broadcast sets all, DULBE unsupported (NSFEAT bit 2 = 0). */
+	struct pn_sqe er = {.opc = nvme_admin_set_features, .nsid = 1,
+			    .cdw10 = NVME_FEAT_FID_ERR_RECOVERY, .cdw11 = 0x10};
+	struct pn_cqe cqe;
+
+	assert_int_equal(admin(h, &er, NULL), 0);
+	er.nsid = 2;
+	er.cdw11 = 0x20;
+	assert_int_equal(admin(h, &er, NULL), 0);
+	er.cdw11 = 1u << 16;
+	assert_int_equal(admin(h, &er, NULL), st(0, NVME_SC_INVALID_FIELD));
+	er.nsid = 3;                     /* inactive */
+	er.cdw11 = 0;
+	assert_int_equal(admin(h, &er, NULL), st(0, NVME_SC_INVALID_FIELD));
+	er.nsid = 0;
+	assert_int_equal(admin(h, &er, NULL), st(0, NVME_SC_INVALID_NS));
+	er.opc = nvme_admin_get_features;
+	er.nsid = 1;
+	assert_int_equal(admin(h, &er, &cqe), 0);
+	assert_int_equal(cqe.dw0, 0x10);
+	er.nsid = 2;
+	assert_int_equal(admin(h, &er, &cqe), 0);
+	assert_int_equal(cqe.dw0, 0x20);
+	er.cdw10 |= 3u << 8;             /* changeable, namespace specific */
+	assert_int_equal(admin(h, &er, &cqe), 0);
+	assert_int_equal(cqe.dw0, 1u << 2 | 1u << 1);
+	er.cdw10 = NVME_FEAT_FID_ERR_RECOVERY;
+	er.nsid = 0xffffffff;            /* broadcast: Set only */
+	assert_int_equal(admin(h, &er, NULL), st(0, NVME_SC_INVALID_NS));
+	er.opc = nvme_admin_set_features;
+	er.cdw11 = 0x30;
+	assert_int_equal(admin(h, &er, NULL), 0);
+	er.opc = nvme_admin_get_features;
+	er.nsid = 1;
+	assert_int_equal(admin(h, &er, &cqe), 0);
+	assert_int_equal(cqe.dw0, 0x30);
+
+	/* Write Atomicity Normal (NVMe 1.4 §5.21.1.10): DN read-write. */
+	assert_int_equal(set_feature(h, NVME_FEAT_FID_WRITE_ATOMIC, 1, NULL), 0);
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_WRITE_ATOMIC, 0, 0, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_WRITE_ATOMIC, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	/* Keep Alive Timer: KAS = 0, so not a feature of this controller. */
+	assert_int_equal(set_feature(h, NVME_FEAT_FID_KATO, 100, NULL), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(get_feature(h, NVME_FEAT_FID_KATO, 0, 0, &v), st(0, NVME_SC_INVALID_FIELD));
 
 	assert_int_equal(set_feature(h, NVME_FEAT_FID_VOLATILE_WC, 0, NULL), 0);
 	assert_int_equal(get_feature(h, NVME_FEAT_FID_VOLATILE_WC, 0, 0, &v), 0);
@@ -1107,10 +1171,10 @@ static void async_events_and_abort(void **state)
 	assert_int_equal(host_status(host_cmd(h, &h->admin, &cmd, &cqe)), 0);
 	assert_int_equal(cqe.dw0 & 1, 1);
 
-	/* Keep Alive is accepted. */
+	/* Keep Alive is not supported (KAS = 0, NVMe 1.4 §5.16). */
 	struct pn_sqe ka = {.opc = nvme_admin_keep_alive};
 
-	assert_int_equal(host_status(host_cmd(h, &h->admin, &ka, NULL)), 0);
+	assert_int_equal(host_status(host_cmd(h, &h->admin, &ka, NULL)), st(0, NVME_SC_INVALID_OPCODE));
 }
 
 int main(void)
