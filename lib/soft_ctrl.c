@@ -142,10 +142,18 @@ static uint32_t sq_process(struct soft_ctrl *c, struct sc_sq *sq)
 	struct sc_cq *cq = sq->cq;
 	uint32_t n = 0;
 
-	/* A tail outside the queue is an invalid doorbell write; the spec's
-	 * answer is an asynchronous event, ours (for now) to ignore it. */
-	if (tail == sq->head || tail >= sq->size)
+	if (__builtin_expect(tail >= sq->size, 0)) {
+		/* An invalid doorbell write (NVMe 1.4 §5.2, Figure 147): the write
+		 * is ignored (the last valid tail goes back, unless the host wrote
+		 * again meanwhile) and reported as an Error event. */
+		__atomic_compare_exchange_n(sq->tail_db, &tail, sq->tail, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+		sc_event_error(c, NVME_AER_ERROR_INVALID_DB_VAL);
 		return 0;
+	}
+	if (tail == sq->head)
+		return 0;
+	sq->tail = tail;
 	while (sq->head != tail && n < SC_BURST && sc_cq_has_room(cq)) {
 		struct pn_sqe sqe = sq->ring[sq->head];
 		uint32_t status;
@@ -285,8 +293,12 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	pthread_mutex_init(&c->mbox_lock, NULL);
 	pthread_mutex_init(&c->forget_lock, NULL);
 
+	/* NVMe 1.4 §2.1.10: MLBAR bits 13:4 are reserved, so BAR0 is at least
+	 * 16 KiB, and it holds every doorbell. */
 	db_end = pn_cq_doorbell_offset(cfg->nr_io_queues, cfg->dstrd) + 4;
 	c->bar0_size = (db_end + 4095) & ~(size_t)4095;
+	if (c->bar0_size < 16384)
+		c->bar0_size = 16384;
 	c->bar0 = aligned_alloc(4096, c->bar0_size);
 	c->sqs = calloc(cfg->nr_io_queues + 1u, sizeof(*c->sqs));
 	c->cqs = calloc(cfg->nr_io_queues + 1u, sizeof(*c->cqs));

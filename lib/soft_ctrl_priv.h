@@ -285,6 +285,9 @@ void sc_complete(struct soft_ctrl *c, struct sc_sq *sq, const struct pn_sqe *sqe
  * made sure it has room. */
 void sc_post_admin(struct soft_ctrl *c, uint16_t cid, uint16_t status, uint32_t dw0);
 void sc_events_flush(struct soft_ctrl *c);
+/* Reports an Error asynchronous event with `info` (NVMe 1.4 §5.2, Figure
+ * 147, e.g. NVME_AER_ERROR_INVALID_DB_VAL). */
+void sc_event_error(struct soft_ctrl *c, uint8_t info);
 /* Completes a delayed completion of (sqid, cid) now with `status`: 1 when
  * one was found. */
 int sc_delayed_abort(struct soft_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status);

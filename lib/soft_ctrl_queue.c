@@ -207,3 +207,12 @@ void sc_events_flush(struct soft_ctrl *c)
 		sc_post_admin(c, c->aer_cids[--c->aer_count], 0, dw0);
 	}
 }
+
+void sc_event_error(struct soft_ctrl *c, uint8_t info)
+{
+	/* Event type Error (000b), the Error Information log (01h) to read. */
+	if (c->event_count < SC_MAX_EVENTS)
+		c->events[c->event_count++] = NVME_AER_ERROR | (uint32_t)info << 8 |
+					      (uint32_t)NVME_LOG_LID_ERROR << 16;
+	sc_events_flush(c);
+}

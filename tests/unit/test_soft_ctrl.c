@@ -111,8 +111,10 @@ static void registers_at_power_on(void **state)
 	assert_int_equal(host_rd32(&h, NVME_REG_VS), 0x00010400);
 	assert_int_equal(host_rd32(&h, NVME_REG_CC), 0);
 	assert_int_equal(host_rd32(&h, NVME_REG_CSTS), 0);
-	/* Every doorbell lies inside BAR0. */
+	/* Every doorbell lies inside BAR0, of at least 16 KiB (NVMe 1.4
+	 * §2.1.10: MLBAR bits 13:4 reserved). */
 	assert_true(soft_ctrl_bar0_size(h.sc) >= pn_cq_doorbell_offset(8, 1) + 4);
+	assert_true(soft_ctrl_bar0_size(h.sc) >= 16384);
 	host_close(&h);
 }
 
@@ -641,6 +643,31 @@ static void freed_ring_keeps_queue(void **state)
 	assert_int_equal(admin(h, &cmd, NULL), st(1, NVME_SC_QID_INVALID));
 	/* The id is free again, with memory that works. */
 	assert_int_equal(host_create_io(h, &q, 3, 16, false, 0), 0);
+	assert_int_equal(host_status(host_cmd(h, &q, &flush, NULL)), 0);
+}
+
+/* NVMe 1.4 §5.2 (Figure 147): a tail doorbell beyond the queue is ignored
+ * and reported as an Error event, Invalid Doorbell Write Value. */
+static void invalid_doorbell_value_event(void **state)
+{
+	struct host *h = *state;
+	struct host_queue q;
+	struct pn_sqe aer = {.opc = nvme_admin_async_event};
+	struct pn_sqe flush = {.opc = nvme_cmd_flush, .nsid = 1};
+	struct pn_cqe cqe = {0};
+	uint16_t cid;
+
+	assert_int_equal(host_create_io(h, &q, 1, 16, false, 0), 0);
+	assert_int_equal(host_status(host_cmd(h, &q, &flush, NULL)), 0);
+	cid = host_submit(h, &h->admin, &aer);
+	*host_sq_db(h, 1) = 100;
+	assert_true(host_reap(h, &h->admin, &cqe));
+	assert_int_equal(cqe.cid, cid);
+	assert_int_equal(cqe.status & 0xfffe, 0);
+	assert_int_equal(cqe.dw0, NVME_AER_ERROR | NVME_AER_ERROR_INVALID_DB_VAL << 8 |
+				  NVME_LOG_LID_ERROR << 16);
+	/* The write was undone: the queue goes on from its last valid tail. */
+	assert_int_equal(*host_sq_db(h, 1), 1);
 	assert_int_equal(host_status(host_cmd(h, &q, &flush, NULL)), 0);
 }
 
@@ -1193,6 +1220,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(log_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_status_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(freed_ring_keeps_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(invalid_doorbell_value_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_read_prp_list_unaligned, setup, teardown),
 		cmocka_unit_test_setup_teardown(prp_list_chained, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_pages_and_prp_errors, setup, teardown),
