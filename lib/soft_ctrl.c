@@ -50,10 +50,114 @@ volatile uint32_t *sc_doorbell(struct soft_ctrl *c, uint16_t qid, bool cq)
 	return (volatile uint32_t *)(c->bar0 + off);
 }
 
+void sc_doorbell_check(struct soft_ctrl *c, uint64_t offset)
+{
+	uint32_t stride = 4u << c->cfg.dstrd;
+	uint64_t index = (offset - 0x1000) / stride;
+	uint64_t qid = index / 2;
+	bool cq = index & 1;
+	bool exists;
+
+	if (!c->enabled || c->fatal)
+		return;
+	exists = (offset - 0x1000) % stride == 0 && qid <= c->cfg.nr_io_queues &&
+		 (cq ? c->cqs[qid].active : c->sqs[qid].active);
+	if (exists)
+		return;
+	/* No queue behind it: the write goes nowhere (NVMe 1.4 §5.2). */
+	__atomic_store_n((volatile uint32_t *)(c->bar0 + (offset & ~3ull)), 0, __ATOMIC_RELEASE);
+	sc_event_error(c, NVME_AER_ERROR_INVALID_DB_REG);
+}
+
+/* Writable bits of the registers a host may write (NVMe 1.4 §3.1.5,
+ * §3.1.8-3.1.10); everything else in 0..0xfff is read-only or reserved. */
+#define SC_CC_WRITABLE 0x00fffff1u   /* EN, CSS, MPS, AMS, SHN, IOSQES, IOCQES */
+#define SC_AQA_WRITABLE 0x0fff0fffu
+#define SC_AQB_WRITABLE 0xfffff000u  /* ASQ/ACQ bits 31:12 (63:32 all) */
+
+/* One dword of the register block written: `val` in the bytes of `bytes`
+ * (a mask of the bytes the host wrote). reg_lock held. */
+static void reg_write32(struct soft_ctrl *c, uint32_t off, uint32_t val, uint32_t bytes)
+{
+	uint32_t old = sc_reg_read(c, off);
+	uint32_t merged = (old & ~bytes) | (val & bytes);
+
+	switch (off) {
+	case NVME_REG_INTMS:
+		c->intm |= val & bytes;
+		break;
+	case NVME_REG_INTMC:
+		c->intm &= ~(val & bytes);
+		break;
+	case NVME_REG_CC:
+		sc_reg_write(c, off, merged & SC_CC_WRITABLE);
+		return;
+	case NVME_REG_AQA:
+		sc_reg_write(c, off, merged & SC_AQA_WRITABLE);
+		return;
+	case NVME_REG_ASQ:
+	case NVME_REG_ACQ:
+		sc_reg_write(c, off, merged & SC_AQB_WRITABLE);
+		return;
+	case NVME_REG_ASQ + 4:
+	case NVME_REG_ACQ + 4:
+		sc_reg_write(c, off, merged);
+		return;
+	default:
+		return;  /* read-only or reserved */
+	}
+	sc_reg_write(c, NVME_REG_INTMS, c->intm);
+	sc_reg_write(c, NVME_REG_INTMC, c->intm);
+}
+
+int soft_ctrl_bar0_write(struct soft_ctrl *c, uint64_t offset, const void *buf, size_t len)
+{
+	uint64_t v = 0;
+
+	if ((len != 1 && len != 2 && len != 4 && len != 8) || offset % len ||
+	    offset + len > c->bar0_size)
+		return -EINVAL;
+	if (__atomic_load_n(&c->gone, __ATOMIC_ACQUIRE))
+		return 0;
+	memcpy(&v, buf, len);
+	if (offset >= 0x1000) {
+		volatile uint8_t *p = c->bar0 + offset;
+
+		switch (len) {
+		case 1: __atomic_store_n(p, (uint8_t)v, __ATOMIC_RELEASE); break;
+		case 2: __atomic_store_n((volatile uint16_t *)p, (uint16_t)v, __ATOMIC_RELEASE); break;
+		case 4: __atomic_store_n((volatile uint32_t *)p, (uint32_t)v, __ATOMIC_RELEASE); break;
+		default: __atomic_store_n((volatile uint64_t *)p, v, __ATOMIC_RELEASE); break;
+		}
+		/* A hung controller checks nothing (and must not make us wait). */
+		if (__atomic_load_n(&c->hung, __ATOMIC_ACQUIRE))
+			return 0;
+		for (uint64_t o = offset & ~3ull; o < offset + len; o += 4)
+			if (sc_mailbox_doorbell(c, o) < 0)
+				return 0;  /* the thread stopped answering: nothing to report */
+		return 0;
+	}
+	pthread_mutex_lock(&c->reg_lock);
+	for (uint64_t o = offset & ~3ull; o < offset + len; o += 4) {
+		/* the bytes of this dword the write covers, and their value */
+		uint64_t lo = offset > o ? offset : o, hi = offset + len < o + 4 ? offset + len : o + 4;
+		uint32_t bytes = 0, val = 0;
+
+		for (uint64_t b = lo; b < hi; b++) {
+			bytes |= 0xffu << 8 * (b - o);
+			val |= (uint32_t)((v >> 8 * (b - offset)) & 0xff) << 8 * (b - o);
+		}
+		reg_write32(c, (uint32_t)o, val, bytes);
+	}
+	pthread_mutex_unlock(&c->reg_lock);
+	return 0;
+}
+
 /* Registers at power-on (and after the device came back from all ones). */
 void sc_regs_power_on(struct soft_ctrl *c)
 {
 	memset(c->bar0, 0, c->bar0_size);
+	c->intm = 0;
 	sc_reg_write(c, NVME_REG_CAP, (uint32_t)c->cap);
 	sc_reg_write(c, NVME_REG_CAP + 4, (uint32_t)(c->cap >> 32));
 	sc_reg_write(c, NVME_REG_VS, 0x00010400); /* 1.4 */
@@ -267,6 +371,7 @@ static void free_controller(struct soft_ctrl *c)
 	free(c->bar0);
 	pthread_mutex_destroy(&c->mbox_lock);
 	pthread_mutex_destroy(&c->forget_lock);
+	pthread_mutex_destroy(&c->reg_lock);
 	free(c);
 }
 
@@ -292,6 +397,7 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	c->mbox_hang = c->mbox_gone = -1;
 	pthread_mutex_init(&c->mbox_lock, NULL);
 	pthread_mutex_init(&c->forget_lock, NULL);
+	pthread_mutex_init(&c->reg_lock, NULL);
 
 	/* NVMe 1.4 §2.1.10: MLBAR bits 13:4 are reserved, so BAR0 is at least
 	 * 16 KiB, and it holds every doorbell. */

@@ -6,9 +6,12 @@
  * driver's controller. What a transport needs from it:
  * - BAR0 (soft_ctrl_bar0()): a page-aligned block of memory holding the
  *   controller registers at their spec offsets and the doorbells from 0x1000
- *   with the configured CAP.DSTRD. The host reads and writes it with plain
- *   loads and stores, as it would a mapped PCIe BAR. Writes to read-only
- *   registers are not undone (it is plain memory): hosts must not make them.
+ *   with the configured CAP.DSTRD. The host reads it with plain loads, as it
+ *   would a mapped PCIe BAR, and rings doorbells with plain stores (the hot
+ *   path). Every other write (registers, doorbells written by hand) goes
+ *   through soft_ctrl_bar0_write(), which gives the registers their spec
+ *   behaviour (read-only, reserved, RW1S/RW1C bits): a plain store into the
+ *   register block would be kept as written.
  * - Host memory (queues, data, PRP lists) is reached only through the
  *   creator's translator iova_to_vaddr(): the controller never dereferences
  *   a device address itself. A NULL answer is an address the device may not
@@ -135,8 +138,28 @@ int soft_ctrl_cc_sync(struct soft_ctrl *c);
 /* BAR0: registers at 0, doorbells from 0x1000. Valid until destroy. */
 volatile void *soft_ctrl_bar0(struct soft_ctrl *c);
 
-/* Bytes of BAR0 (a multiple of 4096, covering every doorbell). */
+/* Bytes of BAR0 (a multiple of 4096, at least 16 KiB, covering every
+ * doorbell). */
 size_t soft_ctrl_bar0_size(const struct soft_ctrl *c);
+
+/* A host write of `len` bytes (1, 2, 4 or 8, naturally aligned) at BAR0
+ * `offset`, with the register semantics of NVMe 1.4 §3.1 and §1.5:
+ * - CAP, VS, CSTS (CSTS.NSSRO needs CAP.NSSRS, which is 0), NSSR (reserved
+ *   without CAP.NSSRS), the optional registers this controller does not have
+ *   (CMB, boot partitions, PMR) and reserved offsets ignore writes: they
+ *   keep reading their value, 0 for the reserved ones;
+ * - INTMS sets and INTMC clears mask bits written as 1 (RW1S/RW1C); both
+ *   read the mask;
+ * - CC, AQA, ASQ and ACQ keep what was written except their reserved bits
+ *   (CC 31:24 and 3:1, AQA 31:28 and 15:12, ASQ/ACQ 11:0), which read 0;
+ * - a doorbell write is stored; one to the doorbell of a queue that does not
+ *   exist, while the controller is enabled, is dropped and reported as an
+ *   Error event, Write to Invalid Doorbell Register (§5.2, Figure 147).
+ * The controller acts on CC when its thread sees it (soft_ctrl_cc_sync()
+ * waits for that). Writes while the device is gone (all ones) go nowhere.
+ * Returns 0, or -EINVAL for a size, alignment or offset outside BAR0. Any
+ * host thread. */
+int soft_ctrl_bar0_write(struct soft_ctrl *c, uint64_t offset, const void *buf, size_t len);
 
 /* What the controller thread did so far (read without stopping it). */
 struct soft_ctrl_stats {

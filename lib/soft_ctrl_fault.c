@@ -170,7 +170,12 @@ void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq)
 	if (c->mbox_forget_len)
 		sc_forget_memory(c, c->mbox_forget_vaddr, c->mbox_forget_len);
 	c->mbox_forget_len = 0;
+	uint64_t db_offset = c->mbox_db_offset;
+
+	c->mbox_db_offset = 0;
 	pthread_mutex_unlock(&c->mbox_lock);
+	if (db_offset && !c->gone)
+		sc_doorbell_check(c, db_offset);   /* before the ack: the host waits for it */
 	c->mbox_seen = seq;
 	__atomic_store_n(&c->mbox_ack, seq, __ATOMIC_RELEASE);
 	sc_events_flush(c);
@@ -258,4 +263,11 @@ int soft_ctrl_forget_memory(struct soft_ctrl *c, const void *vaddr, size_t len)
 	rc = mailbox_post_unlock(c);
 	pthread_mutex_unlock(&c->forget_lock);
 	return rc;
+}
+
+int sc_mailbox_doorbell(struct soft_ctrl *c, uint64_t offset)
+{
+	pthread_mutex_lock(&c->mbox_lock);
+	c->mbox_db_offset = offset;
+	return mailbox_post_unlock(c);
 }

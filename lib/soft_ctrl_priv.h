@@ -174,6 +174,9 @@ struct soft_ctrl {
 	bool mbox_fatal;
 	uint32_t mbox_events[SC_MAX_EVENTS];
 	uint32_t mbox_nr_events;
+	uint64_t mbox_db_offset;  /* a doorbell written by hand, to check (0: none) */
+	pthread_mutex_t reg_lock;     /* host register writes (INTMS/INTMC read-modify-write) */
+	uint32_t intm;                /* the interrupt mask INTMS/INTMC read (under reg_lock) */
 	pthread_mutex_t forget_lock;  /* one soft_ctrl_forget_memory() at a time */
 	const void *mbox_forget_vaddr;
 	size_t mbox_forget_len;
@@ -248,6 +251,9 @@ static inline void sc_irq_flush(struct soft_ctrl *c, struct sc_cq *cq)
 
 /* soft_ctrl.c */
 volatile uint32_t *sc_doorbell(struct soft_ctrl *c, uint16_t qid, bool cq);
+/* A doorbell at BAR0 `offset` was written by hand: reports a write to the
+ * doorbell of a queue that does not exist (and undoes it). Thread. */
+void sc_doorbell_check(struct soft_ctrl *c, uint64_t offset);
 void sc_regs_power_on(struct soft_ctrl *c);
 void sc_ctrl_fatal(struct soft_ctrl *c);
 
@@ -260,6 +266,9 @@ void sc_delayed_drop(struct soft_ctrl *c, uint32_t i);
 bool sc_delayed_process(struct soft_ctrl *c);
 /* Takes the host's requests up to `seq`. */
 void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq);
+/* Host side: has the thread check a doorbell written by hand (BAR0
+ * `offset`); returns once it did, 0 or -ETIMEDOUT. */
+int sc_mailbox_doorbell(struct soft_ctrl *c, uint64_t offset);
 
 /* soft_ctrl_queue.c */
 void sc_drop_all_queues(struct soft_ctrl *c);

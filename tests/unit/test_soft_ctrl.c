@@ -671,6 +671,104 @@ static void invalid_doorbell_value_event(void **state)
 	assert_int_equal(host_status(host_cmd(h, &q, &flush, NULL)), 0);
 }
 
+static void bar_w32(struct host *h, uint32_t off, uint32_t v)
+{
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, off, &v, 4), 0);
+}
+
+/* Host register writes through soft_ctrl_bar0_write(): NVMe 1.4 §3.1 and
+ * §1.5 (read-only and reserved registers keep their value, RW1S/RW1C,
+ * reserved bits read 0). */
+static void register_write_semantics(void **state)
+{
+	struct host *h = *state;
+	uint64_t cap = host_rd64(h, NVME_REG_CAP), cap_ones = ~cap;
+	uint32_t cc = host_rd32(h, NVME_REG_CC), aqa = host_rd32(h, NVME_REG_AQA);
+	uint64_t asq = host_rd64(h, NVME_REG_ASQ);
+	static const uint32_t reserved[] = {0x18, 0x38, 0x3c, 0x40, 0x50, 0x6c, 0x100, 0xdfc,
+					    0xe00, 0xe1c, 0xefc, 0xffc};
+	uint8_t byte = 0x80;
+	uint32_t v = 0;
+
+	/* CAP, VS, CSTS: read-only. */
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, NVME_REG_CAP, &cap_ones, 8), 0);
+	bar_w32(h, NVME_REG_CAP + 4, 0);
+	assert_int_equal(host_rd64(h, NVME_REG_CAP), cap);
+	bar_w32(h, NVME_REG_VS, 0xffffffff);
+	assert_int_equal(host_rd32(h, NVME_REG_VS), 0x00010400);
+	bar_w32(h, NVME_REG_CSTS, 0xffffffff);
+	assert_int_equal(host_rd32(h, NVME_REG_CSTS), 1);
+	/* Reserved registers (NSSR too: CAP.NSSRS = 0) read 0 after a write. */
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		bar_w32(h, reserved[i], 0xffffffff);
+		assert_int_equal(host_rd32(h, reserved[i]), 0);
+	}
+	bar_w32(h, NVME_REG_NSSR, 0x4e564d65);
+	assert_int_equal(host_rd32(h, NVME_REG_NSSR), 0);
+	assert_int_equal(host_rd32(h, NVME_REG_CSTS), 1);
+	/* INTMS sets, INTMC clears, both read the mask; 0 changes nothing. */
+	bar_w32(h, NVME_REG_INTMS, 1);
+	assert_int_equal(host_rd32(h, NVME_REG_INTMS), 1);
+	assert_int_equal(host_rd32(h, NVME_REG_INTMC), 1);
+	bar_w32(h, NVME_REG_INTMS, 0);
+	bar_w32(h, NVME_REG_INTMC, 0);
+	assert_int_equal(host_rd32(h, NVME_REG_INTMS), 1);
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, NVME_REG_INTMS + 1, &byte, 1), 0);
+	assert_int_equal(host_rd32(h, NVME_REG_INTMC), 0x8001);
+	bar_w32(h, NVME_REG_INTMC, 1);
+	assert_int_equal(host_rd32(h, NVME_REG_INTMS), 0x8000);
+	bar_w32(h, NVME_REG_INTMC, 0xffffffff);
+	assert_int_equal(host_rd32(h, NVME_REG_INTMS), 0);
+	/* CC, AQA, ASQ, ACQ: what was written but the reserved bits. */
+	bar_w32(h, NVME_REG_CC, cc | 0xfe00000e);
+	assert_int_equal(host_rd32(h, NVME_REG_CC), cc);
+	bar_w32(h, NVME_REG_AQA, 0xffffffff);
+	assert_int_equal(host_rd32(h, NVME_REG_AQA), 0x0fff0fff);
+	bar_w32(h, NVME_REG_AQA, aqa);
+	bar_w32(h, NVME_REG_ASQ, 0x10000fff);
+	assert_int_equal(host_rd32(h, NVME_REG_ASQ), 0x10000000);
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, NVME_REG_ASQ, &asq, 8), 0);
+	assert_int_equal(host_rd64(h, NVME_REG_ASQ), asq);
+	/* Sizes and alignment. */
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, 2, &v, 4), -EINVAL);
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, 0, &v, 3), -EINVAL);
+	assert_int_equal(soft_ctrl_bar0_write(h->sc, soft_ctrl_bar0_size(h->sc), &v, 4), -EINVAL);
+	/* The controller still works. */
+	struct pn_sqe id = {.opc = nvme_admin_identify, .cdw10 = NVME_IDENTIFY_CNS_CTRL};
+
+	id.prp1 = host_iova(h, host_alloc(h, 4096));
+	assert_int_equal(admin(h, &id, NULL), 0);
+}
+
+/* NVMe 1.4 §5.2 (Figure 147): a doorbell of a queue that does not exist is
+ * dropped and reported as an Error event, Write to Invalid Doorbell
+ * Register; one of an existing queue is taken. */
+static void missing_queue_doorbell_event(void **state)
+{
+	struct host *h = *state;
+	struct host_queue q;
+	struct pn_sqe aer = {.opc = nvme_admin_async_event};
+	struct pn_sqe flush = {.opc = nvme_cmd_flush, .nsid = 1};
+	struct pn_cqe cqe = {0};
+	uint16_t cid = host_submit(h, &h->admin, &aer);
+
+	bar_w32(h, pn_sq_doorbell_offset(5, 1), 1);
+	assert_true(host_reap(h, &h->admin, &cqe));
+	assert_int_equal(cqe.cid, cid);
+	assert_int_equal(cqe.dw0, NVME_AER_ERROR | NVME_AER_ERROR_INVALID_DB_REG << 8 |
+				  NVME_LOG_LID_ERROR << 16);
+	assert_int_equal(*host_sq_db(h, 5), 0);
+	/* An existing queue's doorbell written the same way works. */
+	assert_int_equal(host_create_io(h, &q, 2, 16, false, 0), 0);
+	q.sq[0] = flush;
+	q.sq_tail = 1;
+	cid = host_submit(h, &h->admin, &aer);   /* nothing to report: stays outstanding */
+	bar_w32(h, pn_sq_doorbell_offset(2, 1), 1);
+	assert_true(host_reap(h, &q, &cqe));
+	assert_int_equal(cqe.status & 0xfffe, 0);
+	assert_false(host_reap_within(h, &h->admin, &cqe, 20000000ull));
+}
+
 static void write_read_prp_list_unaligned(void **state)
 {
 	struct host *h = *state;
@@ -1221,6 +1319,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queue_status_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(freed_ring_keeps_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(invalid_doorbell_value_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(register_write_semantics, setup, teardown),
+		cmocka_unit_test_setup_teardown(missing_queue_doorbell_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_read_prp_list_unaligned, setup, teardown),
 		cmocka_unit_test_setup_teardown(prp_list_chained, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_pages_and_prp_errors, setup, teardown),
