@@ -66,6 +66,7 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	id->cntlid = 1;
 	id->ver = 0x00010400;
 	id->cntrltype = 1;               /* I/O controller */
+	id->oacs = NVME_CTRL_OACS_FORMAT;
 	id->acl = SC_ABORT_LIMIT - 1;
 	id->aerl = SC_AER_LIMIT - 1;
 	id->frmw = 1 << 1 | 1;           /* one slot, read only */
@@ -416,6 +417,7 @@ static uint32_t build_log(struct soft_ctrl *c, uint8_t lid, uint8_t *page, uint3
 
 		for (size_t i = 0; i < sizeof(admin); i++)
 			e->acs[admin[i]] = 1;                     /* CSUPP */
+		e->acs[nvme_admin_format_nvm] = 1 | 1 << 1;       /* LBCC: the data goes */
 		e->iocs[nvme_cmd_flush] = 1;
 		e->iocs[nvme_cmd_read] = 1;
 		e->iocs[nvme_cmd_compare] = 1;
@@ -517,6 +519,33 @@ static uint32_t delete_cq(struct soft_ctrl *c, const struct pn_sqe *sqe)
 	return 0;
 }
 
+/* ---- Format NVM ---- */
+
+/* NVMe 1.4 §5.23: one LBA format (0, no metadata), so a format keeps it and
+ * erases the data; SES 001b (user data erase) and 000b both leave zeroes
+ * (for 000b the data is unspecified). FNA 0: per namespace, or all of them
+ * with the broadcast NSID. */
+static uint32_t admin_format(struct soft_ctrl *c, const struct pn_sqe *sqe)
+{
+	uint32_t lbaf = sqe->cdw10 & 0xf, pi = (sqe->cdw10 >> 5) & 7;
+	uint32_t ses = (sqe->cdw10 >> 9) & 7, nsid = sqe->nsid;
+
+	if (nsid != 0xffffffff && (nsid == 0 || nsid > SOFT_CTRL_MAX_NS))
+		return GEN(NVME_SC_INVALID_NS);
+	if (nsid != 0xffffffff && nsid > c->cfg.nr_ns)
+		return GEN(NVME_SC_INVALID_FIELD);
+	/* cryptographic erase is not claimed (FNA bit 2), 011b..111b reserved */
+	if (ses > NVME_FORMAT_SES_USER_DATA_ERASE)
+		return GEN(NVME_SC_INVALID_FIELD);
+	/* NLBAF 0; no metadata, so no protection information */
+	if (lbaf != 0 || (sqe->cdw10 >> 12 & 3) || pi)
+		return CMD(NVME_SC_INVALID_FORMAT);
+	for (uint32_t i = 0; i < c->cfg.nr_ns; i++)
+		if (nsid == 0xffffffff || nsid == i + 1)
+			sc_ns_erase(c, i);
+	return 0;
+}
+
 /* ---- Abort, AER ---- */
 
 static uint32_t admin_abort(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *dw0)
@@ -578,6 +607,8 @@ uint32_t sc_admin_cmd(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *d
 		return admin_abort(c, sqe, dw0);
 	case nvme_admin_async_event:
 		return admin_aer(c, sqe);
+	case nvme_admin_format_nvm:
+		return admin_format(c, sqe);
 	default:
 		return GEN(NVME_SC_INVALID_OPCODE);
 	}

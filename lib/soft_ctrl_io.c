@@ -95,6 +95,14 @@ static void store_zero(struct sc_ns *ns, uint64_t slba, uint64_t nlb)
 		uncor_set(ns, slba, nlb, false);
 }
 
+void sc_ns_erase(struct soft_ctrl *c, unsigned i)
+{
+	struct sc_ns *ns = &c->ns[i];
+
+	if (!c->cfg.null_mode)
+		store_zero(ns, 0, ns->blocks);
+}
+
 static uint16_t compare_with_host(struct soft_ctrl *c, const struct pn_sqe *sqe,
 				  const uint8_t *stored, uint64_t len)
 {

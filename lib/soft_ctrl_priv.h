@@ -321,6 +321,8 @@ uint16_t sc_copy_to_host(struct soft_ctrl *c, const struct pn_sqe *sqe, const vo
 uint16_t sc_copy_from_host(struct soft_ctrl *c, const struct pn_sqe *sqe, void *dst,
 			   uint64_t len);
 int sc_ns_init(struct soft_ctrl *c, unsigned i);
+/* Every block of namespace index `i` back to zeroes (and readable). */
+void sc_ns_erase(struct soft_ctrl *c, unsigned i);
 void sc_ns_fini(struct soft_ctrl *c, unsigned i);
 
 #endif

@@ -1006,6 +1006,59 @@ static void sgl_data_pointers(void **state)
 	assert_int_equal(admin(h, &ident, NULL), st(0, NVME_SC_INVALID_FIELD));
 }
 
+static uint16_t format(struct host *h, uint32_t nsid, uint32_t cdw10)
+{
+	struct pn_sqe cmd = {.opc = nvme_admin_format_nvm, .nsid = nsid, .cdw10 = cdw10};
+
+	return admin(h, &cmd, NULL);
+}
+
+/* Format NVM (NVMe 1.4 §5.23, OACS bit 1): the one LBA format, data erased,
+ * per namespace or all; what is not claimed is refused. */
+static void format_nvm(void **state)
+{
+	struct host *h = *state;
+	struct host_queue q;
+	uint8_t *data = host_alloc(h, 4096), *back = host_alloc(h, 4096);
+	uint8_t zero[4096] = {0};
+	uint8_t page[4096];
+	struct nvme_id_ctrl *id = host_alloc(h, 4096);
+
+	assert_int_equal(identify(h, NVME_IDENTIFY_CNS_CTRL, 0, id), 0);
+	assert_true(id->oacs & NVME_CTRL_OACS_FORMAT);
+	assert_int_equal(id->fna, 0);
+	assert_int_equal(host_create_io(h, &q, 1, 16, false, 0), 0);
+	fill(data, 4096, 9);
+	assert_int_equal(io(h, &q, nvme_cmd_write, 1, 100, 8, host_iova(h, data), 0), 0);
+	assert_int_equal(io(h, &q, nvme_cmd_write, 2, 7, 1, host_iova(h, data), 0), 0);
+	assert_int_equal(io(h, &q, nvme_cmd_write_uncor, 1, 0, 1, 0, 0), 0);
+
+	/* Refused: LBAF beyond NLBAF 0, PI without metadata, crypto erase
+	 * (FNA bit 2 = 0), reserved SES, invalid and inactive NSIDs. */
+	assert_int_equal(format(h, 1, 1), st(1, NVME_SC_INVALID_FORMAT));
+	assert_int_equal(format(h, 1, 1u << 5), st(1, NVME_SC_INVALID_FORMAT));
+	assert_int_equal(format(h, 1, 2u << 9), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(format(h, 1, 3u << 9), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(format(h, 0, 0), st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(format(h, 17, 0), st(0, NVME_SC_INVALID_NS));
+	assert_int_equal(format(h, 3, 0), st(0, NVME_SC_INVALID_FIELD));
+	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 100, 8, host_iova(h, back), 0), 0);
+	assert_memory_equal(back, data, 4096);
+
+	/* User data erase of namespace 1: zeroes, readable again; 2 untouched. */
+	assert_int_equal(format(h, 1, 1u << 9), 0);
+	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 100, 8, host_iova(h, back), 0), 0);
+	assert_memory_equal(back, zero, 4096);
+	assert_int_equal(io(h, &q, nvme_cmd_read, 1, 0, 1, host_iova(h, back), 0), 0);
+	assert_int_equal(io(h, &q, nvme_cmd_read, 2, 7, 1, host_iova(h, back), 0), 0);
+	assert_memory_equal(back, data, 4096);
+	/* Broadcast: all of them. */
+	assert_int_equal(format(h, 0xffffffff, 0), 0);
+	assert_int_equal(io(h, &q, nvme_cmd_read, 2, 7, 1, host_iova(h, back), 0), 0);
+	memset(page, 0, sizeof(page));
+	assert_memory_equal(back, page, 4096);
+}
+
 static void compare_zeroes_dsm_uncorrectable(void **state)
 {
 	struct host *h = *state;
@@ -1327,6 +1380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(nvm_status_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(sgl_data_pointers, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_zeroes_dsm_uncorrectable, setup, teardown),
+		cmocka_unit_test_setup_teardown(format_nvm, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_commands_wrap_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(cq_full_holds_back_fetching, setup, teardown),
 		cmocka_unit_test_setup_teardown(interrupts_on_their_vector, setup, teardown),
