@@ -70,7 +70,8 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	id->acl = SC_ABORT_LIMIT - 1;
 	id->aerl = SC_AER_LIMIT - 1;
 	id->frmw = 1 << 1 | 1;           /* one slot, read only */
-	id->lpa = 1 << 1;                /* Commands Supported and Effects log */
+	/* Commands Supported and Effects log; extended data (NUMDU, offset) */
+	id->lpa = NVME_CTRL_LPA_CMD_EFFECTS | NVME_CTRL_LPA_EXTENDED;
 	id->elpe = SC_ERROR_LOG_ENTRIES - 1;
 	id->npss = 0;
 	id->wctemp = SC_TEMP_WARN;
@@ -85,7 +86,7 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	id->oncs = NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_WRITE_UNCORRECTABLE |
 		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
 		   NVME_CTRL_ONCS_SAVE_FEATURES;  /* Select and Save fields (nothing saveable) */
-	id->vwc = 1;
+	id->vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;  /* Flush of FFFFFFFFh too */
 	id->sgls = 1;                    /* SGLs for IO commands, no alignment needed */
 	id->psd[0].mp = 2500;            /* 25 W, in centiwatts */
 	snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.pynvme:soft-ctrl:%.20s", c->serial);

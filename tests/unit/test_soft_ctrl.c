@@ -195,7 +195,11 @@ static void identify_controller(void **state)
 	assert_true(id->oncs & NVME_CTRL_ONCS_WRITE_ZEROES);
 	assert_true(id->oncs & NVME_CTRL_ONCS_WRITE_UNCORRECTABLE);
 	assert_int_equal(id->aerl, 3);
-	assert_int_equal(id->vwc, 1);
+	/* a volatile write cache, flushed for every namespace with NSID FFFFFFFFh */
+	assert_int_equal(id->vwc, NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH);
+	assert_int_equal(id->lpa, NVME_CTRL_LPA_CMD_EFFECTS | NVME_CTRL_LPA_EXTENDED);
+	assert_int_equal(id->kas, 0);     /* no Keep Alive */
+	assert_true(id->oncs & NVME_CTRL_ONCS_SAVE_FEATURES);
 	assert_int_equal(id->sgls & 3, 1);
 	assert_int_equal(id->vs[0], 0);   /* the whole page was written */
 }
