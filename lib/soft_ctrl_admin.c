@@ -449,7 +449,12 @@ static uint32_t admin_get_log(struct soft_ctrl *c, const struct pn_sqe *sqe)
 		return status;
 	if ((offset & 3) || offset >= page_len || len > c->max_xfer)
 		return GEN(NVME_SC_INVALID_FIELD);
-	return sc_copy_to_host(c, sqe, c->scratch + offset, page_len - offset, len);
+	status = sc_copy_to_host(c, sqe, c->scratch + offset, page_len - offset, len);
+	/* Reading the Error log without Retain Asynchronous Event (bit 15)
+	 * unmasks Error events (NVMe 1.4 §5.2, §5.14). */
+	if (!status && lid == NVME_LOG_LID_ERROR && !(sqe->cdw10 & 1u << 15))
+		c->error_events_masked = false;
+	return status;
 }
 
 /* ---- Queues ---- */

@@ -141,6 +141,7 @@ struct soft_ctrl {
 	uint32_t aer_count;
 	uint32_t events[SC_MAX_EVENTS];
 	uint32_t event_count;
+	bool error_events_masked;     /* an Error event went out; Error log not read yet */
 	struct sc_delayed delayed[SC_MAX_DELAYED];
 	uint32_t nr_delayed;
 	struct sc_armed_fault faults[SOFT_CTRL_MAX_FAULTS];

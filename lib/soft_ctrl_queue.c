@@ -99,6 +99,7 @@ void sc_drop_all_queues(struct soft_ctrl *c)
 	c->nr_delayed = 0;
 	c->aer_count = 0;
 	c->event_count = 0;
+	c->error_events_masked = false;
 }
 
 static bool ring_inside(const void *ring, size_t bytes, const char *lo, size_t len)
@@ -210,9 +211,15 @@ void sc_events_flush(struct soft_ctrl *c)
 
 void sc_event_error(struct soft_ctrl *c, uint8_t info)
 {
-	/* Event type Error (000b), the Error Information log (01h) to read. */
-	if (c->event_count < SC_MAX_EVENTS)
+	/* Event type Error (000b), the Error Information log (01h) to read.
+	 * Once one is reported the type is masked until the host reads that
+	 * log with RAE = 0 (NVMe 1.4 §5.2). */
+	if (c->error_events_masked)
+		return;
+	if (c->event_count < SC_MAX_EVENTS) {
 		c->events[c->event_count++] = NVME_AER_ERROR | (uint32_t)info << 8 |
 					      (uint32_t)NVME_LOG_LID_ERROR << 16;
+		c->error_events_masked = true;
+	}
 	sc_events_flush(c);
 }

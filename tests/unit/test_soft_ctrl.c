@@ -673,6 +673,25 @@ static void invalid_doorbell_value_event(void **state)
 	/* The write was undone: the queue goes on from its last valid tail. */
 	assert_int_equal(*host_sq_db(h, 1), 1);
 	assert_int_equal(host_status(host_cmd(h, &q, &flush, NULL)), 0);
+
+	/* Error events are masked until the Error log is read with RAE = 0. */
+	cid = host_submit(h, &h->admin, &aer);
+	*host_sq_db(h, 1) = 200;
+	assert_false(host_reap_within(h, &h->admin, &cqe, 50000000ull));
+	struct pn_sqe log = {.opc = nvme_admin_get_log_page,
+			     .cdw10 = NVME_LOG_LID_ERROR | 1u << 15 | 15u << 16};
+
+	log.prp1 = host_iova(h, host_alloc(h, 4096));
+	assert_int_equal(admin(h, &log, NULL), 0);       /* RAE = 1: still masked */
+	*host_sq_db(h, 1) = 300;
+	assert_false(host_reap_within(h, &h->admin, &cqe, 50000000ull));
+	log.cdw10 &= ~(1u << 15);
+	assert_int_equal(admin(h, &log, NULL), 0);
+	*host_sq_db(h, 1) = 400;
+	assert_true(host_reap(h, &h->admin, &cqe));
+	assert_int_equal(cqe.cid, cid);
+	assert_int_equal(cqe.dw0, NVME_AER_ERROR | NVME_AER_ERROR_INVALID_DB_VAL << 8 |
+				  NVME_LOG_LID_ERROR << 16);
 }
 
 static void bar_w32(struct host *h, uint32_t off, uint32_t v)
