@@ -31,7 +31,8 @@
  * translator) sets CSTS.CFS instead of RDY. Like a real controller it
  * expects the host to wait for RDY to follow EN before writing EN again (a
  * 1->0->1 faster than the thread polls is seen as no change). INTMS/INTMC
- * and the optional registers (CMB, PMR, BP) are not implemented.
+ * hold a mask (soft_ctrl_bar0_write()) that changes nothing here (MSI-X);
+ * the optional registers (CMB, PMR, BP) are not implemented.
  *
  * The controller thread spins while there is work and for a while after,
  * then naps 50 us per idle round (unless never_sleep), so an idle
@@ -42,12 +43,15 @@
  *
  * Supported: admin Identify (CNS 0 namespace, 1 controller, 2 active
  * namespace list, 3 namespace identification descriptors), Get/Set Features
- * (Arbitration, Power Management, Temperature Threshold, Volatile Write
- * Cache, Number of Queues, Interrupt Coalescing, Interrupt Vector
- * Configuration, Asynchronous Event Configuration, Keep Alive Timer), Get
- * Log Page (Error Information, SMART / Health, Firmware Slot, Commands
- * Supported and Effects), Create/Delete I/O SQ/CQ, Abort, Asynchronous Event
- * Request, Keep Alive; NVM Read, Write, Flush, Write Zeroes, Compare, Dataset
+ * (Arbitration, Power Management, Temperature Threshold of the composite
+ * and sensor 1, Error Recovery per namespace, Volatile Write Cache, Number
+ * of Queues, Interrupt Coalescing, Interrupt Vector Configuration, Write
+ * Atomicity Normal, Asynchronous Event Configuration; Select field, nothing
+ * saveable), Get Log Page (Error Information, SMART / Health, Firmware
+ * Slot, Commands Supported and Effects; offsets), Create/Delete I/O SQ/CQ,
+ * Abort, Asynchronous Event Request (Error events for invalid doorbell
+ * writes, masked until the Error log is read), Format NVM (erases the
+ * namespace); no Keep Alive (KAS 0); NVM Read, Write, Flush, Write Zeroes, Compare, Dataset
  * Management (deallocate: reads return zeroes afterwards), Verify, Write
  * Uncorrectable (reads of those blocks fail with Unrecovered Read Error
  * until they are written, zeroed or deallocated). Data pointers: PRPs for
