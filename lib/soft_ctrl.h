@@ -46,8 +46,8 @@
  * (Arbitration, Power Management, Temperature Threshold of the composite
  * and sensor 1, Error Recovery per namespace, Volatile Write Cache, Number
  * of Queues, Interrupt Coalescing, Interrupt Vector Configuration, Write
- * Atomicity Normal, Asynchronous Event Configuration; Select field, nothing
- * saveable), Get Log Page (Error Information, SMART / Health, Firmware
+ * Atomicity Normal, Asynchronous Event Configuration, Timestamp; Select
+ * field, nothing saveable), Get Log Page (Error Information, SMART / Health, Firmware
  * Slot, Commands Supported and Effects; offsets), Create/Delete I/O SQ/CQ,
  * Abort, Asynchronous Event Request (Error events for invalid doorbell
  * writes, masked until the Error log is read), Format NVM (erases the

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "soft_ctrl_priv.h"
+#include "tsc.h"
 
 #define GEN(sc) sc_status(NVME_SCT_GENERIC, (sc))
 #define CMD(sc) sc_status(NVME_SCT_CMD_SPECIFIC, (sc))
@@ -35,6 +36,7 @@ void sc_features_reset(struct soft_ctrl *c)
 	features_defaults(c, &c->feat);
 	memset(irq_config, 0, c->cfg.nr_vectors);
 	c->feat.irq_config = irq_config;
+	c->feat.ts_reset_ns = pn_monotonic_ns();
 }
 
 static void put_le64(uint8_t *dst, uint64_t v)
@@ -85,7 +87,8 @@ static void identify_ctrl(struct soft_ctrl *c, struct nvme_id_ctrl *id)
 	/* Keep Alive is optional on PCIe and not supported: KAS 0. */
 	id->oncs = NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_WRITE_UNCORRECTABLE |
 		   NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
-		   NVME_CTRL_ONCS_SAVE_FEATURES;  /* Select and Save fields (nothing saveable) */
+		   NVME_CTRL_ONCS_SAVE_FEATURES |  /* Select and Save fields (nothing saveable) */
+		   NVME_CTRL_ONCS_TIMESTAMP;
 	id->vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;  /* Flush of FFFFFFFFh too */
 	id->sgls = 1;                    /* SGLs for IO commands, no alignment needed */
 	id->psd[0].mp = 2500;            /* 25 W, in centiwatts */
@@ -202,6 +205,7 @@ static bool feature_supported(uint8_t fid)
 	case NVME_FEAT_FID_IRQ_CONFIG:
 	case NVME_FEAT_FID_WRITE_ATOMIC:
 	case NVME_FEAT_FID_ASYNC_EVENT:
+	case NVME_FEAT_FID_TIMESTAMP:
 		return true;
 	default:
 		return false;
@@ -285,8 +289,35 @@ static uint32_t set_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 	case NVME_FEAT_FID_ASYNC_EVENT:
 		c->feat.async_event = v;
 		break;
+	case NVME_FEAT_FID_TIMESTAMP: {
+		uint8_t ts[8];
+
+		status = sc_copy_from_host(c, sqe, ts, sizeof(ts));
+		if (status)
+			return status;
+		c->feat.ts_ms = 0;
+		memcpy(&c->feat.ts_ms, ts, 6);   /* bytes 5:0, little endian */
+		c->feat.ts_set_ns = pn_monotonic_ns();
+		break;
+	}
 	}
 	return 0;
+}
+
+/* The Timestamp data structure (NVMe 1.4 §5.21.1.14, Figure 297): the
+ * host's value advanced by the time since it was set (origin 001b), else
+ * the milliseconds since the last reset (origin 000b); Synch 0. */
+static uint32_t get_timestamp(struct soft_ctrl *c, const struct pn_sqe *sqe, bool current)
+{
+	uint64_t now = pn_monotonic_ns(), ms;
+	bool set = current && c->feat.ts_set_ns;
+	uint8_t ts[8] = {0};
+
+	ms = set ? c->feat.ts_ms + (now - c->feat.ts_set_ns) / 1000000
+		 : (now - c->feat.ts_reset_ns) / 1000000;
+	memcpy(ts, &ms, 6);
+	ts[6] = set ? 1 << 1 : 0;
+	return sc_copy_to_host(c, sqe, ts, sizeof(ts), sizeof(ts));
 }
 
 static uint32_t get_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint32_t *dw0)
@@ -351,6 +382,8 @@ static uint32_t get_features(struct soft_ctrl *c, const struct pn_sqe *sqe, uint
 	case NVME_FEAT_FID_ASYNC_EVENT:
 		*dw0 = f->async_event;
 		break;
+	case NVME_FEAT_FID_TIMESTAMP:
+		return get_timestamp(c, sqe, sel == 0);
 	}
 	return 0;
 }

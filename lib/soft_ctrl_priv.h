@@ -99,6 +99,9 @@ struct sc_features {
 	uint32_t irq_coalesce;
 	uint32_t async_event;
 	uint32_t write_atomic;   /* Write Atomicity Normal: DN */
+	uint64_t ts_ms;          /* Timestamp set by the host (ms), at ts_set_ns */
+	uint64_t ts_set_ns;      /* monotonic ns of the Set (0: not set since reset) */
+	uint64_t ts_reset_ns;    /* monotonic ns of the last reset */
 	uint16_t tler[SOFT_CTRL_MAX_NS];  /* Error Recovery per namespace */
 	uint8_t *irq_config;     /* per vector: Coalescing Disable bit */
 };

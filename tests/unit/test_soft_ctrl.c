@@ -200,6 +200,7 @@ static void identify_controller(void **state)
 	assert_int_equal(id->lpa, NVME_CTRL_LPA_CMD_EFFECTS | NVME_CTRL_LPA_EXTENDED);
 	assert_int_equal(id->kas, 0);     /* no Keep Alive */
 	assert_true(id->oncs & NVME_CTRL_ONCS_SAVE_FEATURES);
+	assert_true(id->oncs & NVME_CTRL_ONCS_TIMESTAMP);
 	assert_int_equal(id->sgls & 3, 1);
 	assert_int_equal(id->vs[0], 0);   /* the whole page was written */
 }
@@ -377,6 +378,28 @@ static void features_keep_values(void **state)
 	assert_int_equal(v, 1);
 	assert_int_equal(get_feature(h, NVME_FEAT_FID_WRITE_ATOMIC, 1, 0, &v), 0);
 	assert_int_equal(v, 0);
+	/* Timestamp (NVMe 1.4 §5.21.1.14): the value set, advancing, origin
+	 * 001b; before any Set, the time since reset with origin 000b. */
+	uint8_t *ts = host_alloc(h, 4096);
+	struct pn_sqe tcmd = {.opc = nvme_admin_get_features, .cdw10 = NVME_FEAT_FID_TIMESTAMP};
+	uint64_t ms = 0, stamp = 1700000000000ull;
+
+	tcmd.prp1 = host_iova(h, ts);
+	assert_int_equal(admin(h, &tcmd, NULL), 0);
+	memcpy(&ms, ts, 6);
+	assert_true(ms < 600000);            /* since the reset of setup() */
+	assert_int_equal(ts[6], 0);
+	memcpy(ts, &stamp, 6);
+	tcmd.opc = nvme_admin_set_features;
+	assert_int_equal(admin(h, &tcmd, NULL), 0);
+	memset(ts, 0, 8);
+	tcmd.opc = nvme_admin_get_features;
+	assert_int_equal(admin(h, &tcmd, NULL), 0);
+	ms = 0;
+	memcpy(&ms, ts, 6);
+	assert_true(ms >= stamp && ms < stamp + 600000);
+	assert_int_equal(ts[6], 1 << 1);
+
 	/* Keep Alive Timer: KAS = 0, so not a feature of this controller. */
 	assert_int_equal(set_feature(h, NVME_FEAT_FID_KATO, 100, NULL), st(0, NVME_SC_INVALID_FIELD));
 	assert_int_equal(get_feature(h, NVME_FEAT_FID_KATO, 0, 0, &v), st(0, NVME_SC_INVALID_FIELD));
