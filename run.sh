@@ -25,8 +25,13 @@ TESTBED=tools/testbed/testbed.py
 # (docs/software-controller.md; tests/guest/conftest.py has the null one).
 SOFT_ADDR=soft:size=512M+256M,mdts=7
 soft_suite() {
-    PYTHONPATH=python "$@" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+    PYTHONPATH=python /usr/bin/python3 -m pytest -p no:cacheprovider -q \
         --pciaddr=$SOFT_ADDR tests/soft tests/guest
+    # the conformance suite too, the soft controller's own deviations as
+    # strict expected failures
+    PYTHONPATH=python PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues_soft.toml \
+        /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEX --pciaddr=$SOFT_ADDR \
+        scripts/conformance
 }
 # the guest kernel and the patched QEMU (built once, cached outside the clone:
 # tools/testbed/build-qemu.sh), before any test boots a guest

@@ -314,6 +314,13 @@ int pn_ctrl_open(struct pn_transport *tr, struct pn_ctrl **out)
 	}
 	c->dstrd = (uint32_t)NVME_CAP_DSTRD(c->cap);
 	c->mqes = (uint32_t)NVME_CAP_MQES(c->cap) + 1;
+	if (NVME_CAP_MPSMIN(c->cap) > 9) {
+		/* per-slot PRP list pages of that size would not fit in memory */
+		rc = pn_fail(ENOTSUP, "%s: CAP.MPSMIN %u asks for memory pages of %llu bytes; the "
+			     "driver supports up to 2 MiB", c->name, (unsigned)NVME_CAP_MPSMIN(c->cap),
+			     4096ull << NVME_CAP_MPSMIN(c->cap));
+		goto fail;
+	}
 	c->page_size = 1u << (12 + NVME_CAP_MPSMIN(c->cap));
 	if (c->page_size < 4096)
 		c->page_size = 4096;

@@ -308,6 +308,7 @@ static void cfg_power_on(struct soft_device *d)
 	put16(c + PCI_SUBSYSTEM_ID, SOFT_DEVICE_ID);
 	c[PCI_CAPABILITY_LIST] = CAP_PM;
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff;  /* scratch for the OS, as on hardware */
+	d->wmask[PCI_CACHE_LINE_SIZE] = 0xff;
 	c[PCI_INTERRUPT_PIN] = 1;
 
 	c[CAP_PM] = PCI_CAP_ID_PM;
@@ -448,6 +449,16 @@ static int st_cfg_write(struct pn_transport *t, uint32_t offset, const void *buf
 
 		d->cfg[offset + i] = (uint8_t)((d->cfg[offset + i] & ~m) | (src[i] & m));
 	}
+	{
+		/* D1 and D2 are not supported (PMC): such a write leaves the state */
+		uint16_t pmcsr = get16(d->cfg + CAP_PM + PCI_PM_CTRL);
+		uint16_t state = pmcsr & PCI_PM_CTRL_STATE_MASK;
+
+		if (state == 1 || state == 2)
+			put16(d->cfg + CAP_PM + PCI_PM_CTRL,
+			      (uint16_t)((pmcsr & ~PCI_PM_CTRL_STATE_MASK) |
+					 (old_pmcsr & PCI_PM_CTRL_STATE_MASK)));
+	}
 	rc = cfg_written(d, offset, len, old_pmcsr);
 	/* Initiate FLR reads back as 0 */
 	d->cfg[CAP_EXP + PCI_EXP_DEVCTL + 1] &= (uint8_t)~(PCI_EXP_DEVCTL_BCR_FLR >> 8);
@@ -528,7 +539,6 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 			size_t len)
 {
 	struct soft_device *d = dev_of(t);
-	volatile uint8_t *p = (volatile uint8_t *)soft_ctrl_bar0(d->ctrl) + offset;
 	bool gone;
 	int rc;
 
@@ -538,12 +548,9 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 	pthread_mutex_unlock(&d->lock);
 	if (rc || gone)
 		return rc;  /* a write to a removed function goes nowhere */
-	switch (len) {
-	case 1: __atomic_store_n(p, *(const uint8_t *)buf, __ATOMIC_RELEASE); break;
-	case 2: __atomic_store_n((volatile uint16_t *)p, *(const uint16_t *)buf, __ATOMIC_RELEASE); break;
-	case 4: __atomic_store_n((volatile uint32_t *)p, *(const uint32_t *)buf, __ATOMIC_RELEASE); break;
-	default: __atomic_store_n((volatile uint64_t *)p, *(const uint64_t *)buf, __ATOMIC_RELEASE); break;
-	}
+	/* registers keep their spec behaviour (read-only, reserved, RW1S/RW1C);
+	 * a doorbell of a missing queue raises its Error event */
+	soft_ctrl_bar0_write(d->ctrl, offset, buf, len);
 	/* A register write reaches a device in order; the controller thread
 	 * polls CC, so wait until it has acted on this one. */
 	if (offset <= NVME_REG_CC && NVME_REG_CC < offset + len &&
