@@ -46,6 +46,9 @@ sanitize() {
         sed 's/^/--deselect=/')
     PYTHONPATH= tools/sanitize-run /usr/bin/python3 -m pytest -p no:cacheprovider -q \
         --pciaddr=$SOFT_ADDR tests/soft tests/guest $SANITIZE_DESELECT
+    PYTHONPATH= PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues_soft.toml \
+        tools/sanitize-run /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+        --pciaddr=$SOFT_ADDR scripts/conformance
     $TESTBED run --config tools/testbed/configs/test.toml -- tools/sanitize_job.sh "$@"
     echo "run.sh: sanitizer job passed in $((SECONDS - t0)) s"
 }
