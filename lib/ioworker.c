@@ -119,6 +119,7 @@ struct pn_ioworker {
 	struct pn_hist hist_ticks;
 	bool stop;                   /* stop sending: an error or the end */
 	uint64_t completed;          /* atomic for progress readers */
+	uint16_t qid;                /* of qp, kept for progress readers (qp is freed at wait) */
 	uint64_t latency_sum_ticks;
 
 	struct run_state rs;
@@ -1178,6 +1179,9 @@ int pn_ioworker_start(struct pn_ioworker *w)
 		mark_finished(w);
 		return pn_fail(rc, "ioworker: cannot start a thread");
 	}
+	/* published for pn_ioworker_queue()/progress readers once the queue is
+	 * there for good (w->qp itself goes away in pn_ioworker_wait()) */
+	__atomic_store_n(&w->qid, w->qp->qid, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -1214,9 +1218,46 @@ bool pn_ioworker_wait_finished(struct pn_ioworker *w, uint32_t timeout_ms)
 
 void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progress *p)
 {
+	const struct pn_workload_params *wl = &w->cfg.wl;
+	double lbas = wl->size_min;
+
 	p->completed = __atomic_load_n(&w->completed, __ATOMIC_RELAXED);
-	p->latency_sum_ns = 0;
+	/* plain fields the worker thread writes: an aligned 64/32-bit load
+	 * cannot tear on the targets we build for, and a reader that sees one
+	 * completion late is fine for a live view */
+	p->latency_sum_ns = pn_tsc_to_ns(__atomic_load_n(&w->latency_sum_ticks, __ATOMIC_RELAXED));
 	p->running = w->started && !__atomic_load_n(&w->finished, __ATOMIC_ACQUIRE);
+	p->submitted = __atomic_load_n(&w->res.submitted, __ATOMIC_RELAXED);
+	p->qid = __atomic_load_n(&w->qid, __ATOMIC_RELAXED);
+	p->qdepth = w->qsize;
+	p->nsid = w->cfg.nsid;
+	p->error_code = __atomic_load_n(&w->res.error_code, __ATOMIC_RELAXED);
+	p->error_status = __atomic_load_n(&w->res.error_status, __ATOMIC_RELAXED);
+	{
+		uint64_t start = __atomic_load_n(&w->start_tsc, __ATOMIC_RELAXED);
+
+		p->elapsed_ns = start ? pn_tsc_to_ns(pn_tsc() - start) : 0;
+	}
+	if (wl->size_kind == PN_WL_SIZE_RANGE) {
+		lbas = (wl->size_min + (double)wl->size_max) / 2;
+	} else if (wl->size_kind == PN_WL_SIZE_LIST) {
+		double sum = 0, weights = 0;
+
+		for (uint32_t i = 0; i < wl->nsizes; i++) {
+			sum += (double)wl->sizes[i] * wl->size_weight[i];
+			weights += wl->size_weight[i];
+		}
+		lbas = weights > 0 ? sum / weights : 0;
+	}
+	p->io_bytes_mean = lbas * w->lba_size;
+	p->io_per_second = w->res.io_per_second;
+	p->nseconds = w->cfg.iops ? 0 : __atomic_load_n(&w->res.nseconds, __ATOMIC_ACQUIRE);
+}
+
+const struct pn_queue *pn_ioworker_queue(const struct pn_ioworker *w)
+{
+	/* qid is stored (release) once w->q is set up, before the thread runs */
+	return __atomic_load_n(&w->qid, __ATOMIC_ACQUIRE) && !w->joined ? w->q : NULL;
 }
 
 const struct pn_ioworker_result *pn_ioworker_wait(struct pn_ioworker *w)

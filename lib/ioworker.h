@@ -129,8 +129,26 @@ struct pn_ioworker_result {
  * (relaxed atomic loads: a snapshot, not a consistent set). */
 struct pn_ioworker_progress {
 	uint64_t completed;
-	uint64_t latency_sum_ns;
+	uint64_t latency_sum_ns;       /* of the successful completions */
 	bool running;
+	/* For live views (the monitor): read off the hot path, which keeps
+	 * counting exactly as before; the worker pays nothing for them. */
+	uint64_t submitted;
+	uint16_t qid;                  /* its IO queue, 0 before start */
+	uint32_t qdepth;               /* entries of that queue */
+	uint32_t nsid;
+	int error_code;                /* 0 or the first PN_IOW_ERR_* so far */
+	uint16_t error_status;
+	uint64_t elapsed_ns;           /* since the worker's first IO, 0 before it */
+	/* Mean bytes per IO of the configured io_size distribution: the
+	 * worker counts IOs, not bytes, so bandwidth is IOPS x this mean
+	 * (exact for a fixed io_size). */
+	double io_bytes_mean;
+	/* IOs of each full second so far (none with the iops throttle, whose
+	 * counts land in the second of their schedule): entries valid are
+	 * io_per_second[0..nseconds). Owned by the worker. */
+	const uint32_t *io_per_second;
+	uint32_t nseconds;
 };
 
 struct pn_ioworker;
@@ -173,6 +191,11 @@ const struct pn_ioworker_result *pn_ioworker_wait(struct pn_ioworker *w);
 
 /* A snapshot of the progress of a running worker. */
 void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progress *p);
+
+/* The worker's IO queue once it exists (its command log, pointers and
+ * counters, for a live view reading without locks), NULL before. It is
+ * freed by pn_ioworker_wait(): the caller keeps the two apart. */
+const struct pn_queue *pn_ioworker_queue(const struct pn_ioworker *w);
 
 /* Stops (if running), waits, and frees everything. NULL is ignored. */
 void pn_ioworker_free(struct pn_ioworker *w);

@@ -101,6 +101,7 @@ static int (*const registrations[])(PyObject *) = {
 	pn_py_register_ioworker,
 	pn_py_register_subsystem,
 	pn_py_register_namespace,
+	pn_py_register_monitor,
 };
 
 static struct PyModuleDef nvme_module = {

@@ -204,4 +204,25 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 extern PyTypeObject pn_py_ioworker_type;
 void pn_py_ioworker_invalidate(PyObject *obj);
 
+/* ---- Live monitor (py_monitor.c) --------------------------------------- */
+struct pn_ioworker;
+
+/* Controller `ctrl_obj` (with C controller `ctrl`) is open / starts
+ * closing: the monitor shows only tracked ones, and forget() returns once
+ * the monitor no longer uses it. Both need the GIL. */
+void pn_py_monitor_track(PyObject *ctrl_obj, struct pn_ctrl *ctrl);
+void pn_py_monitor_forget(PyObject *ctrl_obj);
+int pn_py_register_monitor(PyObject *module);
+
+/* The live Qpairs and IOWorkers of Controller `obj`: a new list. */
+PyObject *pn_py_controller_children(PyObject *obj);
+
+/* The C worker of IOWorker `obj` once started (NULL before); it lives as
+ * long as the object. */
+const struct pn_ioworker *pn_py_ioworker_peek(PyObject *obj);
+
+/* Its IO queue while it may be read under the GIL (started, and no wait
+ * about to free it), else NULL. */
+const struct pn_queue *pn_py_ioworker_queue(PyObject *obj);
+
 #endif

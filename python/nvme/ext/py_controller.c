@@ -122,6 +122,8 @@ static void ctrl_close(ControllerObject *self)
 	struct pn_ctrl *c = self->ctrl;
 
 	if (c) {
+		/* before the GIL goes: the monitor thread must not see it closing */
+		pn_py_monitor_forget((PyObject *)self);
 		/* disabling the controller drops every queue: no Delete commands first */
 		pn_ctrl_begin_close(c);
 		invalidate_qpairs(self);
@@ -177,6 +179,8 @@ static PyObject *ctrl_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	self->aq.ctrl = self->ctrl;
 	Py_INCREF(init);
 	self->init_func = init;
+	/* from now on close() runs (and forgets it), also when init fails */
+	pn_py_monitor_track((PyObject *)self, self->ctrl);
 	if (run_init(self) < 0)
 		goto fail;
 	return (PyObject *)self;
@@ -1020,6 +1024,20 @@ int pn_py_controller_add_qpair(PyObject *ctrl, PyObject *qpair)
 	rc = PyList_Append(self->qpairs, ref);
 	Py_DECREF(ref);
 	return rc;
+}
+
+PyObject *pn_py_controller_children(PyObject *obj)
+{
+	ControllerObject *self = (ControllerObject *)obj;
+	PyObject *list = PyList_New(0);
+
+	for (Py_ssize_t i = 0; list && self->qpairs && i < PyList_GET_SIZE(self->qpairs); i++) {
+		PyObject *child = PyWeakref_GetObject(PyList_GET_ITEM(self->qpairs, i));
+
+		if (child && child != Py_None && PyList_Append(list, child) < 0)
+			Py_CLEAR(list);
+	}
+	return list;
 }
 
 /* ---- type ------------------------------------------------------------ */

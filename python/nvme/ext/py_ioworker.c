@@ -29,6 +29,7 @@ typedef struct {
 	PyObject *result;             /* cached result of close() */
 	PyObject *weakrefs;           /* the Controller's list refers to us weakly */
 	bool started, closed;
+	bool queue_gone;              /* a wait frees the queue: the monitor keeps off */
 } IOWorkerObject;
 
 #define ioworker_type pn_py_ioworker_type
@@ -860,6 +861,7 @@ static PyObject *iow_close(IOWorkerObject *self, PyObject *unused)
 			pn_ioworker_stop(self->w);
 		}
 	}
+	self->queue_gone = true;
 	Py_BEGIN_ALLOW_THREADS
 	r = pn_ioworker_wait(self->w);
 	Py_END_ALLOW_THREADS
@@ -942,11 +944,26 @@ wait:
 	if (self->w) {
 		struct pn_ioworker *w = self->w;
 
+		self->queue_gone = true;
 		Py_BEGIN_ALLOW_THREADS
 		pn_ioworker_wait(w);
 		Py_END_ALLOW_THREADS
 	}
 	pn_clear_error();
+}
+
+const struct pn_ioworker *pn_py_ioworker_peek(PyObject *obj)
+{
+	IOWorkerObject *self = (IOWorkerObject *)obj;
+
+	return self->started ? self->w : NULL;
+}
+
+const struct pn_queue *pn_py_ioworker_queue(PyObject *obj)
+{
+	IOWorkerObject *self = (IOWorkerObject *)obj;
+
+	return self->started && self->w && !self->queue_gone ? pn_ioworker_queue(self->w) : NULL;
 }
 
 static void iow_dealloc(IOWorkerObject *self)
