@@ -6,6 +6,7 @@
 """
 from ._nvme import *  # noqa: F401,F403  (the classes of the API live in the C extension)
 from ._nvme import NvmeError  # noqa: F401
+from . import monitor  # noqa: F401  (nvme.monitor.start(): the live view's service)
 
 
 class _IOWorkerResult(dict):

@@ -29,6 +29,23 @@ def pytest_addoption(parser):
                     help="the fault source of the instrument fixture and of subsystem's power: "
                          "testbed, testbed:port, soft, quarch:tcp:HOST[:PORT], quarch:serial:DEV[@BAUD] "
                          "(default: none; subsystem uses slot power)")
+    group.addoption("--no-monitor", action="store_true", default=False,
+                    help="do not start the live monitor service (JSON-RPC on "
+                         "/var/tmp/pynvme-<pid>.sock, see docs/monitor.md)")
+
+
+def pytest_configure(config):
+    # The live view (pynvme-top, the VS Code extension) connects while tests run.
+    # A monitor that cannot listen (no /var/tmp, ...) must not stop the tests.
+    if config.getoption("--no-monitor", default=False) or \
+            os.environ.get("PYNVME_MONITOR", "1") == "0":
+        return
+    try:
+        paths = d.monitor.start()
+    except OSError as e:
+        log.warning("monitor not started: %s", e)
+        return
+    log.info("monitor listening on %s", ", ".join(paths))
 
 
 def vfio_nvme_functions():
