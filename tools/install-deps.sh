@@ -7,6 +7,7 @@ PACKAGES=(
     qemu-system-x86 busybox-static kmod cpio file
     nvme-cli pciutils fio e2fsprogs dmsetup
     python3-serial
+    tmux
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

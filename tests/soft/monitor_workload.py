@@ -1,0 +1,25 @@
+"""A test process for pynvme-top's tests: the monitor on, a software controller
+with an IO queue, and an ioworker running for argv[1] seconds. Prints "ready"
+once the worker runs."""
+import sys
+import time
+
+import nvme as d
+
+seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+d.monitor.start()
+pcie = d.Pcie("soft:null,size=64M")
+nvme0 = d.Controller(pcie)
+ns = d.Namespace(nvme0, 1)
+q = d.Qpair(nvme0, 16)
+buf = d.Buffer(4096)
+ns.write(q, buf, 0, 8).waitdone()    # one command in the IO queue's log
+w = ns.ioworker(io_size=8, lba_random=True, read_percentage=100, time=seconds, qdepth=16)
+w.start()
+time.sleep(0.2)
+print("ready", flush=True)
+w.close()
+q.delete()
+ns.close()
+nvme0.close()
+pcie.close()

@@ -1,0 +1,127 @@
+"""pynvme-top (tools/pynvme-top) driven in tmux against a process running an
+ioworker on a software controller: what the screen shows is checked in
+`tmux capture-pane` text."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOP = os.path.join(ROOT, "tools", "pynvme-top")
+WORKLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor_workload.py")
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
+                                reason="tmux missing (tools/install-deps.sh installs it)")
+
+
+@pytest.fixture
+def workload():
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    p = subprocess.Popen([sys.executable, WORKLOAD, "60"], stdout=subprocess.PIPE, text=True,
+                         env=env)
+    try:
+        line = p.stdout.readline()   # bounded: the worker starts within seconds or dies
+        assert line.strip() == "ready", f"workload process did not start: {line!r}"
+        yield p
+    finally:
+        p.kill()
+        p.wait(timeout=30)
+
+
+class Tmux:
+    """A tmux server of our own (its own socket name), killed at the end."""
+
+    def __init__(self):
+        self.name = f"pynvme-top-test-{os.getpid()}"
+
+    def run(self, *args, check=True):
+        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True,
+                              timeout=30, check=check)
+
+    def start(self, command):
+        self.run("new-session", "-d", "-s", "t", "-x", "160", "-y", "50", command)
+
+    def screen(self):
+        r = self.run("capture-pane", "-p", "-t", "t", check=False)
+        return r.stdout
+
+    def wait_for(self, predicate, timeout=30):
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.3)
+        raise AssertionError(f"screen never matched; last screen:\n{text}")
+
+    def kill(self):
+        self.run("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux():
+    t = Tmux()
+    yield t
+    t.kill()
+
+
+def ioworker_iops(text):
+    """IOPS of the ioworker rows of the IOWORKERS section."""
+    rows = re.findall(r"^\s+soft:null\S*\s+\d+\s+running\s+(\d+)\s", text, re.M)
+    return [int(r) for r in rows]
+
+
+def test_top_shows_queues_and_live_iops(workload, tmux):
+    # a shell around it: its exit status and any traceback stay on the screen
+    tmux.start(f"{sys.executable} {TOP} --pid {workload.pid}; echo EXIT=$?; sleep 60")
+    text = tmux.wait_for(lambda t: any(i > 0 for i in ioworker_iops(t)))
+    assert "CONTROLLERS" in text and "pynvme software controller" in text
+    kinds = re.findall(r"^ [> ]\s+soft:null\S*\s+(\d+)\s+(admin|qpair|ioworker)\s", text, re.M)
+    assert [k for _, k in kinds] == ["admin", "qpair", "ioworker"], text
+    assert "COMMANDS of soft:null" in text and "qid 0 (admin)" in text
+    assert "Identify" in text
+    # the numbers move: a later screen shows more completions on the worker's queue
+    first = re.search(r"ioworker\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+(\d+)", text)
+    later = tmux.wait_for(lambda t: (m := re.search(
+        r"ioworker\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+(\d+)", t)) and first and
+        int(m.group(1)) > int(first.group(1)))
+    assert "running" in later
+    # Down selects the IO queue: its log shows the script's Write
+    tmux.run("send-keys", "-t", "t", "Down")
+    text = tmux.wait_for(lambda t: "(qpair)" in t)
+    assert re.search(r"^\s+\d+\s+Write\s+00/00 Successful Completion", text, re.M), text
+    tmux.run("send-keys", "-t", "t", "q")
+    text = tmux.wait_for(lambda t: "EXIT=" in t)
+    assert "EXIT=0" in text and "Traceback" not in text
+
+
+def test_top_ctrl_c_exits_cleanly(workload, tmux):
+    tmux.start(f"{sys.executable} {TOP} --pid {workload.pid}; echo EXIT=$?; sleep 60")
+    tmux.wait_for(lambda t: "QUEUES" in t)
+    tmux.run("send-keys", "-t", "t", "C-c")
+    text = tmux.wait_for(lambda t: "EXIT=" in t)
+    assert "EXIT=0" in text and "Traceback" not in text
+
+
+def test_top_once_snapshot(workload):
+    out = subprocess.run([sys.executable, TOP, "--pid", str(workload.pid), "--once"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ioworker" in out.stdout and "QUEUES" in out.stdout
+
+
+def test_top_says_when_no_process_is_there(tmp_path):
+    env = dict(os.environ, PYNVME_MONITOR_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, TOP], capture_output=True, text=True, timeout=60,
+                         env=env)
+    assert out.returncode == 1
+    assert "no pynvme process is running" in out.stderr
+    out = subprocess.run([sys.executable, TOP, "--pid", "999999999"], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 1
+    assert "no pynvme process listens on" in out.stderr and "Traceback" not in out.stderr
