@@ -38,6 +38,7 @@ MAX_CLIENTS = 32
 PARTIAL_TIMEOUT = 5.0            # s an incomplete request may wait for its end
 IDLE_TIMEOUT = 600.0             # s a silent connection is kept
 CMDLOG_MAX = 1024
+MAX_BATCH = 100                  # requests in one batch: a batch is answered in one go
 
 # JSON-RPC 2.0 error codes
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = \
@@ -349,8 +350,9 @@ def handle_request_bytes(text):
     except ValueError as e:
         return json.dumps(_error(None, PARSE_ERROR, f"parse error: {e}"))
     if isinstance(req, list):
-        if not req:
-            return json.dumps(_error(None, INVALID_REQUEST, "empty batch"))
+        if not req or len(req) > MAX_BATCH:
+            return json.dumps(_error(None, INVALID_REQUEST,
+                                     f"a batch holds 1..{MAX_BATCH} requests, not {len(req)}"))
         answers = [a for a in (_answer(r) for r in req) if a is not None]
         return json.dumps(answers) if answers else ""
     a = _answer(req)
@@ -482,7 +484,10 @@ class _Service:
                 elif key.data == "listen":
                     self._accept(key.fileobj)
                 else:
-                    self._serve(key.data, mask)
+                    try:
+                        self._serve(key.data, mask)
+                    except Exception:   # a bug with one client must not end the service
+                        self._drop(key.data)
             self._expire()
         for c in list(self.clients.values()):
             self._drop(c)

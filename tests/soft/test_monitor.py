@@ -297,6 +297,8 @@ def test_bad_requests_get_errors_and_the_connection_stays(rpc):
         monitor.METHOD_NOT_FOUND
     assert rpc.raw({"id": 3, "method": "info"})["error"]["code"] == monitor.INVALID_REQUEST
     assert rpc.raw([])["error"]["code"] == monitor.INVALID_REQUEST
+    too_many = [{"jsonrpc": "2.0", "id": i, "method": "info"} for i in range(monitor.MAX_BATCH + 1)]
+    assert rpc.raw(too_many)["error"]["code"] == monitor.INVALID_REQUEST
     assert rpc.raw({"jsonrpc": "2.0", "id": 4, "method": "info", "params": 7})["error"][
         "code"] == monitor.INVALID_PARAMS
     # a batch, and a notification (no id: no answer) inside it

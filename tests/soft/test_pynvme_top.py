@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import nvme
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOP = os.path.join(ROOT, "tools", "pynvme-top")
 WORKLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor_workload.py")
@@ -20,7 +22,8 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
 
 @pytest.fixture
 def workload():
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    # the nvme package this test imported (the normal build, or the sanitizer one)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nvme.__file__)))
     p = subprocess.Popen([sys.executable, WORKLOAD, "60"], stdout=subprocess.PIPE, text=True,
                          env=env)
     try:
