@@ -434,7 +434,7 @@ class _Service:
         # 0600: only this user (and root) may connect; connections are also
         # checked by peer credentials, which closes the window before chmod
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-        s.listen(8)
+        s.listen(MAX_CLIENTS)
         s.setblocking(False)
         self.sel.register(s, selectors.EVENT_READ, "listen")
         self.listeners.append(s)
