@@ -347,8 +347,8 @@ def handle_request_bytes(text):
     """Answers one JSON text (a request or a batch): the response text, or ''."""
     try:
         req = json.loads(text)
-    except ValueError as e:
-        return json.dumps(_error(None, PARSE_ERROR, f"parse error: {e}"))
+    except (ValueError, RecursionError) as e:   # RecursionError: nesting too deep
+        return json.dumps(_error(None, PARSE_ERROR, f"parse error: {str(e)[:200]}"))
     if isinstance(req, list):
         if not req or len(req) > MAX_BATCH:
             return json.dumps(_error(None, INVALID_REQUEST,
@@ -388,6 +388,10 @@ def _split_requests(buf):
             return texts, b""
         try:
             _, end = _decoder.raw_decode(text, pos)
+        except RecursionError:
+            # nested too deep to parse: complete or not, it gets a parse error
+            texts.append(text[pos:])
+            return texts, b""
         except ValueError:
             rest = text[pos:]
             # incomplete (the rest may still arrive) or broken? A newline after a
@@ -412,6 +416,7 @@ class _Service:
         self.clients = {}
         self.stopping = False
         self.uid = os.getuid()
+        self.pid = os.getpid()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
@@ -605,7 +610,8 @@ def start(directory=None):
     first, then /var/tmp/pynvme.sock when this process took it."""
     global _service
     with _lock:
-        if _service is None or _service.stopping:
+        # a forked child inherits the parent's service object, not its thread
+        if _service is None or _service.stopping or _service.pid != os.getpid():
             svc = _Service(directory or SOCKET_DIR)
             svc.start()
             _service = svc

@@ -308,6 +308,8 @@ def test_bad_requests_get_errors_and_the_connection_stays(rpc):
     assert rpc.raw(too_many)["error"]["code"] == monitor.INVALID_REQUEST
     assert rpc.raw({"jsonrpc": "2.0", "id": 4, "method": "info", "params": 7})["error"][
         "code"] == monitor.INVALID_PARAMS
+    rpc.send_raw(b"[" * 3000 + b"]" * 3000 + b"\n")   # nested deeper than Python parses
+    assert rpc.read_answer()["error"]["code"] == monitor.PARSE_ERROR
     # a batch, and a notification (no id: no answer) inside it
     batch = rpc.raw([{"jsonrpc": "2.0", "id": 5, "method": "info"},
                      {"jsonrpc": "2.0", "method": "info"},
