@@ -427,3 +427,26 @@ def test_monitor_survives_controllers_coming_and_going(own_socket):
         t.join(timeout=30)
     assert not t.is_alive()
     assert errors == []
+
+
+@pytest.mark.parametrize("args, env, expected", [
+    ([], {}, True),
+    (["--no-monitor"], {}, False),
+    ([], {"PYNVME_MONITOR": "0"}, False),
+])
+def test_plugin_starts_the_monitor_unless_told_not(tmp_path, args, env, expected):
+    (tmp_path / "test_inner.py").write_text(
+        "import os\nimport nvme\n\n"
+        "def test_monitor_state():\n"
+        f"    assert nvme.monitor.running() is {expected}\n"
+        f"    assert os.path.exists(os.path.join({str(tmp_path)!r}, "
+        f"f'pynvme-{{os.getpid()}}.sock')) is {expected}\n")
+    full_env = dict(os.environ, PYNVME_MONITOR_DIR=str(tmp_path), **env)
+    full_env["PYTHONPATH"] = os.path.dirname(os.path.dirname(d.__file__))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p",
+                          "nvme.pytest_plugin", "-q", *args, str(tmp_path / "test_inner.py")],
+                         capture_output=True, text=True, timeout=120, env=full_env,
+                         cwd=str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    # the process removed its sockets at exit
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".sock"]
