@@ -447,7 +447,33 @@ class _Service:
         self.inodes[path] = os.stat(path).st_ino
         return True
 
+    def _sweep(self):
+        """Removes per-process sockets that processes killed without their
+        exit handlers (SIGKILL, a crash) left behind: ours, and dead."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            if not (name.startswith("pynvme-") and name.endswith(".sock")):
+                continue
+            pid = name[len("pynvme-"):-len(".sock")]
+            path = os.path.join(self.directory, name)
+            try:
+                if not pid.isdigit() or os.lstat(path).st_uid != self.uid:
+                    continue
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                if _stale(path):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+            except OSError:
+                continue
+
     def start(self):
+        self._sweep()
         own = os.path.join(self.directory, f"pynvme-{os.getpid()}.sock")
         if not self._listen(own, take_stale=True):
             raise OSError(f"nvme.monitor: cannot listen on {own}")

@@ -126,6 +126,14 @@ def test_own_service_in_a_directory_takes_stale_shared_socket_and_cleans_up(tmp_
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(tmp_path / "pynvme.sock"))
     stale.close()
+    # and per-process ones of a killed process (a pid that cannot exist) and of a
+    # live one (pid 1: always there), which must stay
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(tmp_path / "pynvme-999999999.sock"))
+    dead.close()
+    alive = socket.socket(socket.AF_UNIX)
+    alive.bind(str(tmp_path / "pynvme-1.sock"))
+    alive.close()
     svc = monitor._Service(str(tmp_path))
     svc.start()
     try:
@@ -139,7 +147,7 @@ def test_own_service_in_a_directory_takes_stale_shared_socket_and_cleans_up(tmp_
         assert not other._listen(str(tmp_path / "pynvme.sock"), take_stale=True)
     finally:
         svc.stop()
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["pynvme-1.sock"]
 
 
 # ---- the original extension's three methods ----------------------------------

@@ -4,6 +4,7 @@ ioworker on a software controller: what the screen shows is checked in
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,9 +22,27 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
 
 
 @pytest.fixture
-def workload():
+def sockdir(tmp_path):
+    """The workload's sockets go here, not to /var/tmp (pynvme-top follows)."""
+    return str(tmp_path)
+
+
+def stop(p):
+    """Ctrl-C: the worker stops, the process exits and removes its sockets."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=30)
+
+
+@pytest.fixture
+def workload(sockdir):
     # the nvme package this test imported (the normal build, or the sanitizer one)
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nvme.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(nvme.__file__)),
+               PYNVME_MONITOR_DIR=sockdir)
     p = subprocess.Popen([sys.executable, WORKLOAD, "60"], stdout=subprocess.PIPE, text=True,
                          env=env)
     try:
@@ -31,8 +50,7 @@ def workload():
         assert line.strip() == "ready", f"workload process did not start: {line!r}"
         yield p
     finally:
-        p.kill()
-        p.wait(timeout=30)
+        stop(p)
 
 
 class Tmux:
@@ -79,9 +97,10 @@ def ioworker_iops(text):
     return [int(r) for r in rows]
 
 
-def test_top_shows_queues_and_live_iops(workload, tmux):
+def test_top_shows_queues_and_live_iops(workload, tmux, sockdir):
     # a shell around it: its exit status and any traceback stay on the screen
-    tmux.start(f"{sys.executable} {TOP} --pid {workload.pid}; echo EXIT=$?; sleep 60")
+    tmux.start(f"PYNVME_MONITOR_DIR={sockdir} {sys.executable} {TOP} --pid {workload.pid}; "
+               "echo EXIT=$?; sleep 60")
     text = tmux.wait_for(lambda t: any(i > 0 for i in ioworker_iops(t)))
     assert "CONTROLLERS" in text and "pynvme software controller" in text
     kinds = re.findall(r"^ [> ]\s+soft:null\S*\s+(\d+)\s+(admin|qpair|ioworker)\s", text, re.M)
@@ -103,17 +122,19 @@ def test_top_shows_queues_and_live_iops(workload, tmux):
     assert "EXIT=0" in text and "Traceback" not in text
 
 
-def test_top_ctrl_c_exits_cleanly(workload, tmux):
-    tmux.start(f"{sys.executable} {TOP} --pid {workload.pid}; echo EXIT=$?; sleep 60")
+def test_top_ctrl_c_exits_cleanly(workload, tmux, sockdir):
+    tmux.start(f"PYNVME_MONITOR_DIR={sockdir} {sys.executable} {TOP} --pid {workload.pid}; "
+               "echo EXIT=$?; sleep 60")
     tmux.wait_for(lambda t: "QUEUES" in t)
     tmux.run("send-keys", "-t", "t", "C-c")
     text = tmux.wait_for(lambda t: "EXIT=" in t)
     assert "EXIT=0" in text and "Traceback" not in text
 
 
-def test_top_once_snapshot(workload):
-    out = subprocess.run([sys.executable, TOP, "--pid", str(workload.pid), "--once"],
-                         capture_output=True, text=True, timeout=60)
+def test_top_once_snapshot(workload, sockdir):
+    # no --pid: the one live socket of the directory
+    out = subprocess.run([sys.executable, TOP, "--once"], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, PYNVME_MONITOR_DIR=sockdir))
     assert out.returncode == 0, out.stderr
     assert "ioworker" in out.stdout and "QUEUES" in out.stdout
 
@@ -128,3 +149,16 @@ def test_top_says_when_no_process_is_there(tmp_path):
                          text=True, timeout=60, env=env)
     assert out.returncode == 1
     assert "no pynvme process listens on" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_top_says_when_the_process_goes_away(workload, tmux, sockdir):
+    tmux.start(f"PYNVME_MONITOR_DIR={sockdir} {sys.executable} {TOP} --pid {workload.pid}; "
+               "echo EXIT=$?; sleep 60")
+    tmux.wait_for(lambda t: "QUEUES" in t)
+    stop(workload)
+    assert not os.path.exists(os.path.join(sockdir, f"pynvme-{workload.pid}.sock"))
+    text = tmux.wait_for(lambda t: "lost" in t)
+    assert f"pynvme-{workload.pid}.sock" in text and "retrying" in text
+    tmux.run("send-keys", "-t", "t", "q")
+    text = tmux.wait_for(lambda t: "EXIT=" in t)
+    assert "EXIT=0" in text and "Traceback" not in text
