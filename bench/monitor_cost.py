@@ -161,6 +161,12 @@ def main():
     print(f"IOPS ratio polled/not, median of {len(ratios)} A B B A blocks: {ratio:.4f} "
           f"({(ratio - 1) * 100:+.2f}%); all seconds together: {on / off:.4f}; blocks: "
           + " ".join(f"{r:.3f}" for r in ratios))
+    offs = [x for b in blocks for x in (b[0], b[3])]
+    if len(offs) > 1 and statistics.mean(offs) > 0:
+        spread = statistics.stdev(offs) / statistics.mean(offs)
+        print(f"spread of the unpolled seconds (stdev/mean): {spread:.1%}"
+              + ("  -- the machine is too busy for this run to resolve 1%: rerun it idle"
+                 if spread > 0.05 else ""))
     per_poll_us = thread_cpu / max(polls, 1) * 1e6
     print(f"monitor thread CPU: {per_poll_us:.0f} us per poll (4 requests), "
           f"{per_poll_us * 10 / 1e4:.2f}% of one core at 10 polls/s; the polling client's "
