@@ -1,4 +1,4 @@
-/* What the live monitor (python/nvme/monitor.py) reads of the driver: a
+/* What the live monitor (python/nvme/monitor/) reads of the driver: a
  * registry of the open controllers, and snapshots of their queues, command
  * logs and running ioworkers, as private functions of nvme._nvme.
  *
