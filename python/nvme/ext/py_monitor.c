@@ -38,7 +38,7 @@ static struct {
 
 /* The controller an admin command of the monitor (smart) is using with the
  * GIL released: its close() waits for that command first. */
-static struct pn_ctrl *volatile pinned;
+static struct pn_ctrl *pinned;   /* atomic */
 
 void pn_py_monitor_track(PyObject *ctrl_obj, struct pn_ctrl *ctrl)
 {
@@ -60,7 +60,7 @@ void pn_py_monitor_forget(PyObject *ctrl_obj)
 			tracked[i].obj = NULL;
 			tracked[i].ctrl = NULL;
 			/* bounded by the admin command timeout of that command */
-			while (pinned == c) {
+			while (__atomic_load_n(&pinned, __ATOMIC_ACQUIRE) == c) {
 				Py_BEGIN_ALLOW_THREADS
 				nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 				Py_END_ALLOW_THREADS
@@ -375,18 +375,20 @@ static PyObject *mon_smart(PyObject *mod, PyObject *obj)
 
 	if (!c)
 		return NULL;
-	if (pinned)
+	if (__atomic_load_n(&pinned, __ATOMIC_ACQUIRE))
 		return PyErr_Format(PyExc_RuntimeError, "another SMART read is running");
 	rc = dma_alloc(4096, &mem);
 	if (rc < 0)
 		return pn_py_raise(pn_py_error, rc, "monitor SMART buffer");
 	/* Get Log Page, LID 02h, NUMDL = 512/4 - 1 */
 	sqe.cdw10 = 0x02 | (127u << 16);
-	pinned = c;
+	__atomic_store_n(&pinned, c, __ATOMIC_RELEASE);
 	Py_BEGIN_ALLOW_THREADS
 	rc = pn_ctrl_admin_sync(c, &sqe, mem->iova, 512, &cqe);
+	/* before taking the GIL back: a close() waiting in forget() holds it
+	 * between its naps, and need not wait for us to get it */
+	__atomic_store_n(&pinned, NULL, __ATOMIC_RELEASE);
 	Py_END_ALLOW_THREADS
-	pinned = NULL;
 	if (rc < 0) {
 		dma_free(mem);
 		return pn_py_raise(pn_py_error, rc, "SMART log");
