@@ -377,14 +377,40 @@ static PyObject *mon_smart(PyObject *mod, PyObject *obj)
 		return NULL;
 	if (__atomic_load_n(&pinned, __ATOMIC_ACQUIRE))
 		return PyErr_Format(PyExc_RuntimeError, "another SMART read is running");
+	/* An admin command of our own must not land in the script's
+	 * initialisation or reset: its completion wait checks the controller's
+	 * health, and a controller caught between CC.EN=0 and RDY=1 would be
+	 * marked failed under the script. So only a settled controller (ready,
+	 * enabled, identified), checked and used under the admin lock, which
+	 * the script's disable/re-creation steps take too. */
+	if (pthread_mutex_trylock(&c->admin_lock) != 0)
+		return PyErr_Format(PyExc_RuntimeError, "the admin queue is busy; ask again");
+	{
+		uint32_t cc = 0, csts = 0;
+
+		pn_ctrl_read32(c, 0x14, &cc);
+		pn_ctrl_read32(c, 0x1c, &csts);
+		pn_clear_error();
+		if (!c->adminq_ready || !c->id_valid || LOAD(c->failed) || cc == 0xffffffff ||
+		    !(cc & 1) || (csts & 3) != 1) {
+			pthread_mutex_unlock(&c->admin_lock);
+			return PyErr_Format(PyExc_RuntimeError, "%s is not ready (being initialised, "
+					    "reset, or failed): no SMART read now", c->name);
+		}
+	}
 	rc = dma_alloc(4096, &mem);
-	if (rc < 0)
+	if (rc < 0) {
+		pthread_mutex_unlock(&c->admin_lock);
 		return pn_py_raise(pn_py_error, rc, "monitor SMART buffer");
+	}
 	/* Get Log Page, LID 02h, NUMDL = 512/4 - 1 */
 	sqe.cdw10 = 0x02 | (127u << 16);
 	__atomic_store_n(&pinned, c, __ATOMIC_RELEASE);
 	Py_BEGIN_ALLOW_THREADS
+	/* the admin lock is recursive: admin_sync takes it again inside; a
+	 * script thread wanting it waits for this one command, no longer */
 	rc = pn_ctrl_admin_sync(c, &sqe, mem->iova, 512, &cqe);
+	pthread_mutex_unlock(&c->admin_lock);
 	/* before taking the GIL back: a close() waiting in forget() holds it
 	 * between its naps, and need not wait for us to get it */
 	__atomic_store_n(&pinned, NULL, __ATOMIC_RELEASE);
