@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import itertools
 import time
 
 import pytest
@@ -56,12 +57,20 @@ def workload(sockdir):
 class Tmux:
     """A tmux server of our own (its own socket name), killed at the end."""
 
+    _count = itertools.count()
+
     def __init__(self):
-        self.name = f"pynvme-top-test-{os.getpid()}"
+        # a server per test: one being killed at the end of the last test must
+        # not take the next test's session with it
+        self.name = f"pynvme-top-test-{os.getpid()}-{next(self._count)}"
 
     def run(self, *args, check=True):
-        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True,
-                              timeout=30, check=check)
+        r = subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True,
+                           timeout=30)
+        if check and r.returncode:
+            raise AssertionError(f"tmux {' '.join(args[:2])} failed ({r.returncode}): "
+                                 f"{r.stderr.strip()}")
+        return r
 
     def start(self, command):
         self.run("new-session", "-d", "-s", "t", "-x", "160", "-y", "50", command)
