@@ -3,6 +3,7 @@
     cost_row.py ioworker PERFNVME_JSON QD REP [PERF_STAT_CSV]
     cost_row.py fio FIO_JSON QD REP [PERF_STAT_CSV] [FIO_IOPS_LOG]
     cost_row.py tag REP          (stdin: cost_py_rows.py lines; adds the repeat)
+BUSY in the environment: the machine's busy share (%) before the run.
 
 Every record has: row, qd, rep, ios, seconds, iops, cpu_ns (the worker's CPU
 time: the ioworker thread's, fio's job process's), lat_p50_us, lat_p99_us,
@@ -62,18 +63,22 @@ def peak_of_log(path):
 
 def main():
     kind = sys.argv[1]
+    # the machine's busy share (%) measured right before the run (quiet_gate)
+    busy = int(os.environ.get("BUSY", "-1"))
     if kind == "tag":
         for line in sys.stdin:
             r = json.loads(line)
-            r["rep"] = int(sys.argv[2])
+            r.update(rep=int(sys.argv[2]), busy_before=busy)
             print(json.dumps(r))
         return
     path, qd, rep = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     perf = perf_counts(sys.argv[5] if len(sys.argv) > 5 else None)
     if kind == "fio":
-        print(json.dumps(fio(path, qd, rep, perf, sys.argv[6] if len(sys.argv) > 6 else None)))
+        r = fio(path, qd, rep, perf, sys.argv[6] if len(sys.argv) > 6 else None)
     else:
-        print(json.dumps(ioworker(path, qd, rep, perf)))
+        r = ioworker(path, qd, rep, perf)
+    r["busy_before"] = busy
+    print(json.dumps(r))
 
 
 main()

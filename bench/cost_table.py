@@ -20,6 +20,8 @@ rise) and shows the spread of all repeats. Columns:
   peak cyc/IO     TSC rate / peak IOPS: the cost per IO of a worker that
                   had its core for those 10 ms
   peak vs fio     peak IOPS / fio's peak IOPS in the same repeat (median)
+  busy            how busy the two cores were (%, all programs) in the half
+                  second before the best repeat started (quiet_gate)
   perf cyc/ins    cycles and instructions per IO from `perf stat` on the
                   worker thread, when the host has hardware counters
 """
@@ -121,6 +123,7 @@ def main():
                 "lat_p50_us": best["lat_p50_us"], "lat_p99_us": best["lat_p99_us"],
                 "lat_p999_us": best["lat_p999_us"],
                 "vs_fio": statistics.median(ratios) if ratios and row != "fio" else None,
+                "busy_before_pct": best.get("busy_before", -1),
                 "peak_iops": peak, "peak_cycles_per_io": hz / peak if peak else None,
                 "peak_vs_fio": statistics.median(peak_ratios)
                 if peak_ratios and row != "fio" else None,
@@ -145,26 +148,27 @@ def main():
               "cycles are TSC ticks.")
     print()
     head = ("| row | QD | IOPS | worst % | cyc/IO CPU | cyc/IO wall | CPU | p50 us | p99 us "
-            "| p99.9 us | vs fio | peak IOPS | peak cyc/IO | peak vs fio |")
+            "| p99.9 us | vs fio | peak IOPS | peak cyc/IO | peak vs fio | busy |")
     if have_perf:
         head += " perf cyc/IO | perf ins/IO |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in out:
-        line = "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s |" % (
+        line = "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |" % (
             r["row"], r["qd"], r["iops"], r["iops_worst_pct"], r["cycles_per_io_cpu"],
             r["cycles_per_io_wall"], r["cpu_usage"], r["lat_p50_us"], r["lat_p99_us"],
             r["lat_p999_us"], "%.2fx" % r["vs_fio"] if r["vs_fio"] else "",
             "%.0f" % r["peak_iops"] if r["peak_iops"] else "",
             "%.0f" % r["peak_cycles_per_io"] if r["peak_cycles_per_io"] else "",
-            "%.2fx" % r["peak_vs_fio"] if r["peak_vs_fio"] else "")
+            "%.2fx" % r["peak_vs_fio"] if r["peak_vs_fio"] else "",
+            "%d%%" % r["busy_before_pct"] if r["busy_before_pct"] >= 0 else "")
         if have_perf:
             line += " %s | %s |" % (
                 "%.0f" % r["perf_cycles_per_io"] if r["perf_cycles_per_io"] else "",
                 "%.0f" % r["perf_instructions_per_io"] if r["perf_instructions_per_io"] else "")
         print(line)
     if ceiling:
-        print("| controller alone (soft_ctrl_bench) | 65535 | %.0f | | %.0f | | | | | | | | | |"
+        print("| controller alone (soft_ctrl_bench) | 65535 | %.0f | | %.0f | | | | | | | | | | |"
               % (1e9 / ceiling, ceiling * hz / 1e9))
     print()
     for row in ROW_ORDER:
