@@ -164,8 +164,13 @@ static struct pn_cmdlog_entry *log_entry(const struct pn_queue *q, uint64_t seq)
 void pn_queue_submit(struct pn_queue *q, struct pn_request *rq, const struct pn_sqe *sqe,
 		     pn_cpl_fn cb, void *ctx)
 {
+	pn_queue_submit_at(q, rq, sqe, cb, ctx, pn_tsc());
+}
+
+void pn_queue_submit_at(struct pn_queue *q, struct pn_request *rq, const struct pn_sqe *sqe,
+			pn_cpl_fn cb, void *ctx, uint64_t now)
+{
 	struct pn_sqe *slot = &q->sq[q->sq_tail];
-	uint64_t now = pn_tsc();
 
 	*slot = *sqe;
 	slot->cid = rq->cid;
@@ -189,11 +194,6 @@ void pn_queue_submit(struct pn_queue *q, struct pn_request *rq, const struct pn_
 		e->complete_tsc = 0;
 		e->synthesized = 0;
 	}
-}
-
-uint32_t pn_queue_unrung(const struct pn_queue *q)
-{
-	return (q->sq_tail + q->depth - q->sq_tail_rung) % q->depth;
 }
 
 uint32_t pn_queue_ring_some(struct pn_queue *q, uint32_t n)
@@ -464,9 +464,4 @@ uint32_t pn_queue_cmdlog(const struct pn_queue *q, struct pn_cmdlog_entry *out, 
 		out[n++] = *e;
 	}
 	return n;
-}
-
-uint32_t pn_queue_busy(const struct pn_queue *q)
-{
-	return q->busy;
 }
