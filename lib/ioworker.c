@@ -66,6 +66,7 @@ struct run_state {
 	uint64_t next_second, completed_at_second;
 	uint64_t last_progress, last_completed;
 	uint64_t sq_rings, cq_rings;
+	uint64_t work_tsc, work_turns, work_turns_dropped;   /* see result.work_ns */
 	uint32_t cq_rung;
 	struct pn_pacer pacer;
 	uint64_t trace_base;         /* replay: time 0 of the trace */
@@ -884,6 +885,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 	const bool prebuild = !throttled && !trace;
 	uint64_t health_every = hz / 10;   /* register check when idle 100 ms */
 	uint32_t loops = 0, idle_polls = 0, empty_run = 0;
+	uint64_t turn_start = 0, turn_max = pn_ns_to_tsc(100000);
 	/* A software controller is a thread of this process, which the
 	 * scheduler may put on this worker's core: there, a loop that polls
 	 * without end keeps it from ever running (each batch then waited for
@@ -930,6 +932,7 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 			/* their latency ends here, after the phase tags were
 			 * read and before anything else is done */
 			seen = pn_tsc();
+			turn_start = seen;
 			rs->seen[0].count = posted;
 			rs->seen[0].tsc = seen;
 			rs->nseen = 1;
@@ -949,6 +952,13 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 			reap_seen(w);
 			rs->now = pn_tsc();
 			empty_run = 0;
+			/* no clock read of its own: the two the turn makes anyway */
+			if (rs->now - turn_start < turn_max) {
+				rs->work_tsc += rs->now - turn_start;
+				rs->work_turns++;
+			} else {
+				rs->work_turns_dropped++;
+			}
 		} else if ((++idle_polls & 15) == 0) {
 			pn_queue_process(q, 0);
 			rs->now = pn_tsc();
@@ -1130,6 +1140,9 @@ static void *worker_main(void *arg)
 		r->cpu_ns = thread_cpu_ns() - rs->cpu0;
 		r->cpu_usage = run_ticks ? (double)r->cpu_ns / (double)pn_tsc_to_ns(run_ticks) : 0.0;
 		r->sq_doorbells = rs->sq_rings;
+		r->work_ns = pn_tsc_to_ns(rs->work_tsc);
+		r->work_turns = rs->work_turns;
+		r->work_turns_dropped = rs->work_turns_dropped;
 		r->pacing_hold_ns = pn_pacer_kept_ns(&rs->pacer);
 		r->cq_doorbells = rs->cq_rings;
 		r->io_count_read = r->op_count[PN_OP_READ];

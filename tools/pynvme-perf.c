@@ -385,7 +385,8 @@ int main(int argc, char **argv)
 			       "\"mbps\": %.2f, \"lat_mean_us\": %.2f, \"lat_min_us\": %.2f, "
 			       "\"lat_p50_us\": %.2f, \"lat_p99_us\": %.2f, \"lat_p999_us\": %.2f, "
 			       "\"lat_max_us\": %.2f, \"cpu_usage\": %.3f, \"cpu_ns_per_io\": %.0f, "
-			       "\"mmio_per_io\": %.3f, \"pacing_hold_ns\": %u, \"error\": %d, \"error_status\": %u, "
+			       "\"mmio_per_io\": %.3f, \"work_ns_per_io\": %.1f, \"work_turns_dropped\": %llu, "
+			       "\"pacing_hold_ns\": %u, \"error\": %d, \"error_status\": %u, "
 			       "\"error_text\": \"%s\", \"io_per_second\": [",
 			       o.bdf, o.nsid, o.rw, (unsigned long long)o.bs_min, o.qd,
 			       o.verify ? "true" : "false", (unsigned long long)ios,
@@ -397,6 +398,8 @@ int main(int argc, char **argv)
 			       pn_hist_percentile(&r->latency, 99.9) / 1000.0, r->latency.max / 1000.0,
 			       r->cpu_usage, ios ? (double)r->cpu_ns / ios : 0.0,
 			       ios ? (double)(r->sq_doorbells + r->cq_doorbells) / ios : 0.0,
+			       ios ? (double)r->work_ns / ios : 0.0,
+			       (unsigned long long)r->work_turns_dropped,
 			       r->pacing_hold_ns, r->error_code, r->error_status, text);
 			for (uint32_t i = 0; i < r->nseconds; i++)
 				printf("%s%u", i ? ", " : "", r->io_per_second[i]);
