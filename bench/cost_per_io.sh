@@ -20,7 +20,8 @@
 # worker's progress counter): on a shared machine the IOPS of a whole run
 # fall whenever another program takes a core, and the ioworker needs two
 # (its own and the controller's) where fio needs one.
-#   controller   tools/soft_ctrl_bench --pin: the software controller alone
+#   controller   tools/soft_ctrl_bench --pin: the software controller alone,
+#                and its bare host loop (prebuilt commands, no driver) per QD
 # Prints one markdown table (bench/cost_table.py); writes every run to
 # build/bench/cost_runs.jsonl and the table's figures to
 # build/bench/cost_per_io.json.
@@ -133,7 +134,8 @@ for rep in $(seq 1 $REPEATS); do
 	done
 	echo "  repeat $rep of $REPEATS done" >&2
 done
-build/tools/soft_ctrl_bench --pin 1 1 32 >$OUT/soft_ctrl_bench.txt
+quiet_gate
+build/tools/soft_ctrl_bench --pin $SECONDS_EACH $QDS >$OUT/soft_ctrl_bench.txt
 $PY bench/cost_table.py --raw $RAW --host $OUT/host_info.json \
 	--ctrl $OUT/soft_ctrl_bench.txt --json $OUT/cost_per_io.json \
 	--seconds $SECONDS_EACH --load-before "$LOAD_BEFORE"

@@ -34,7 +34,8 @@ def ioworker(path, qd, rep, perf):
             "cpu_ns": j["cpu_ns_per_io"] * j["ios"], "cpu_usage": j["cpu_usage"],
             "lat_p50_us": j["lat_p50_us"], "lat_p99_us": j["lat_p99_us"],
             "lat_p999_us": j["lat_p999_us"], "pacing_hold_ns": j["pacing_hold_ns"],
-            "mmio_per_io": j["mmio_per_io"], "error": j["error"], "perf": perf}
+            "mmio_per_io": j["mmio_per_io"], "work_ns": j["work_ns_per_io"] * j["ios"],
+            "error": j["error"], "perf": perf}
 
 
 def fio(path, qd, rep, perf, iops_log=None):

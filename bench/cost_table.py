@@ -8,12 +8,23 @@ rise) and shows the spread of all repeats. Columns:
   cyc/IO CPU      the worker's CPU time per IO in TSC ticks (thread CPU
                   time / IOs x TSC rate): what one IO costs the core the
                   worker runs on, including its polls of an empty queue
+  work cyc/IO     ioworker: TSC ticks per IO of the loop's turns that found
+                  completions (result.work_ns): its work without the polls of
+                  an empty queue, which the CPU figure holds whenever the
+                  controller's thread waits for a core; the figure that
+                  survives a busy machine (few loop instructions outside a
+                  turn are missing). fio: its CPU figure (fio waits for
+                  nothing: its null engine completes at once)
   cyc/IO wall     TSC ticks of the run per IO (TSC rate / IOPS): equals the
                   CPU figure only when the worker had its core all the time
   CPU             the worker's CPU time / run time
   p50/p99/p99.9   latency in us (ioworker: its histogram, from the SQ
                   doorbell to the completion seen; fio: completion latency)
   vs fio          IOPS / fio's IOPS in the same repeat (median of repeats)
+  cost vs fio     fio's cyc/IO CPU / this row's work cyc/IO in the same
+                  repeat (median): how many times less one IO costs the
+                  worker's core than it costs fio's; unlike IOPS it needs no
+                  quiet machine (the ioworker needs two cores, fio one)
   peak IOPS       the best 10 ms window of any repeat (Python rows: the
                   worker's progress counter; fio: its IOPS log): what the
                   engine does while nothing else holds its cores
@@ -85,6 +96,15 @@ def controller_ceiling(path):
     return float(m.group(1)) if m else None
 
 
+def bare_loop(path):
+    """soft_ctrl_bench's host loop per QD: {qd: (cmd/s, host loop CPU ns/cmd)}."""
+    out = {}
+    for m in re.finditer(r"QD\s+(\d+):\s+(\d+) cmd/s wall .*host loop\s+([\d.]+) ns CPU/cmd",
+                         open(path).read()):
+        out[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -100,6 +120,8 @@ def main():
     runs = [json.loads(l) for l in open(a.raw) if l.strip()]
     fio_iops = {(r["qd"], r["rep"]): r["iops"] for r in runs if r["row"] == "fio"}
     fio_peak = {(r["qd"], r["rep"]): r.get("peak_iops") for r in runs if r["row"] == "fio"}
+    fio_cost = {(r["qd"], r["rep"]): r["cpu_ns"] / max(r["ios"], 1)
+                for r in runs if r["row"] == "fio"}
     out = []
     for row in ROW_ORDER:
         for qd in sorted({r["qd"] for r in runs if r["row"] == row}):
@@ -108,6 +130,8 @@ def main():
             ios = max(best["ios"], 1)
             ratios = [r["iops"] / fio_iops[(qd, r["rep"])] for r in reps
                       if fio_iops.get((qd, r["rep"]))]
+            cost_ratios = [fio_cost[(qd, r["rep"])] / (r["work_ns"] / r["ios"]) for r in reps
+                           if r.get("work_ns") and r["ios"] and (qd, r["rep"]) in fio_cost]
             peaks = [r for r in reps if r.get("peak_iops")]
             peak = max((r["peak_iops"] for r in peaks), default=None)
             peak_ratios = [r["peak_iops"] / fio_peak[(qd, r["rep"])] for r in peaks
@@ -119,11 +143,15 @@ def main():
                 "iops_worst_pct": 100.0 * min(r["iops"] for r in reps) / best["iops"],
                 "cycles_per_io_cpu": best["cpu_ns"] * hz / 1e9 / ios,
                 "cycles_per_io_wall": hz / best["iops"] if best["iops"] else 0,
+                # the least over the repeats: a busy machine only adds
+                "cycles_per_io_work": min(r["work_ns"] / max(r["ios"], 1) for r in reps) * hz / 1e9
+                if all("work_ns" in r for r in reps) else None,
                 "cpu_usage": best["cpu_ns"] / 1e9 / best["seconds"] if best["seconds"] else 0,
                 "lat_p50_us": best["lat_p50_us"], "lat_p99_us": best["lat_p99_us"],
                 "lat_p999_us": best["lat_p999_us"],
                 "vs_fio": statistics.median(ratios) if ratios and row != "fio" else None,
                 "busy_before_pct": best.get("busy_before", -1),
+                "cost_vs_fio": statistics.median(cost_ratios) if cost_ratios else None,
                 "peak_iops": peak, "peak_cycles_per_io": hz / peak if peak else None,
                 "peak_vs_fio": statistics.median(peak_ratios)
                 if peak_ratios and row != "fio" else None,
@@ -147,17 +175,19 @@ def main():
         print("perf stat: no hardware counters on this host (the kernel has no PMU here); "
               "cycles are TSC ticks.")
     print()
-    head = ("| row | QD | IOPS | worst % | cyc/IO CPU | cyc/IO wall | CPU | p50 us | p99 us "
-            "| p99.9 us | vs fio | peak IOPS | peak cyc/IO | peak vs fio | busy |")
+    head = ("| row | QD | IOPS | worst % | cyc/IO CPU | work cyc/IO | cyc/IO wall | CPU | p50 us | p99 us "
+            "| p99.9 us | vs fio | cost vs fio | peak IOPS | peak cyc/IO | peak vs fio | busy |")
     if have_perf:
         head += " perf cyc/IO | perf ins/IO |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in out:
-        line = "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |" % (
+        work = r["cycles_per_io_work"] if r["row"] != "fio" else r["cycles_per_io_cpu"]
+        line = "| %s | %d | %.0f | %.0f | %.0f | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s |" % (
             r["row"], r["qd"], r["iops"], r["iops_worst_pct"], r["cycles_per_io_cpu"],
-            r["cycles_per_io_wall"], r["cpu_usage"], r["lat_p50_us"], r["lat_p99_us"],
+            "%.0f" % work if work else "", r["cycles_per_io_wall"], r["cpu_usage"], r["lat_p50_us"], r["lat_p99_us"],
             r["lat_p999_us"], "%.2fx" % r["vs_fio"] if r["vs_fio"] else "",
+            "%.2fx" % r["cost_vs_fio"] if r["cost_vs_fio"] else "",
             "%.0f" % r["peak_iops"] if r["peak_iops"] else "",
             "%.0f" % r["peak_cycles_per_io"] if r["peak_cycles_per_io"] else "",
             "%.2fx" % r["peak_vs_fio"] if r["peak_vs_fio"] else "",
@@ -167,13 +197,19 @@ def main():
                 "%.0f" % r["perf_cycles_per_io"] if r["perf_cycles_per_io"] else "",
                 "%.0f" % r["perf_instructions_per_io"] if r["perf_instructions_per_io"] else "")
         print(line)
+    for qd, (cmds, host_ns) in sorted(bare_loop(a.ctrl).items()):
+        print("| bare host loop (soft_ctrl_bench) | %d | %.0f | | %.0f | | %.0f | | | | | | | | | | |"
+              % (qd, cmds, host_ns * hz / 1e9, hz / cmds))
     if ceiling:
-        print("| controller alone (soft_ctrl_bench) | 65535 | %.0f | | %.0f | | | | | | | | | | |"
+        print("| controller alone (soft_ctrl_bench) | 65535 | %.0f | | %.0f | | | | | | | | | | | | |"
               % (1e9 / ceiling, ceiling * hz / 1e9))
     print()
     for row in ROW_ORDER:
         print("- %s: %s" % (row, ROW_TEXT[row]))
-    json.dump({"setup": setup, "host": host, "controller_ns_per_cmd": ceiling, "rows": out},
+    print("- bare host loop: soft_ctrl_bench's loop of prebuilt commands, no driver (the "
+          "cost of the rings between two cores alone)")
+    json.dump({"setup": setup, "host": host, "controller_ns_per_cmd": ceiling,
+               "bare_loop": bare_loop(a.ctrl), "rows": out},
               open(a.json, "w"), indent=1)
 
 
