@@ -12,8 +12,10 @@
 # to back, so the peers see the same load of this shared machine):
 #   ioworker     tools/pynvme-perf --cpu 0: latency histogram on, verify off
 #   py           the same engine from Python (d.Pcie('soft:null,cpu=1,spin'))
-#   py-crc       Python, verification on: every 4 KiB read CRC32C-checked
-#                (bench/cost_py_rows.py says why this one uses the RAM store)
+#   crc          the ioworker (C, bench/cost_crc.c), verification on: every
+#                4 KiB read CRC32C-checked (bench/cost_py_rows.py says why this
+#                one uses the RAM store)
+#   py-crc       the same from Python
 #   fio          fio --ioengine=null --cpus_allowed=0 (latency stats on, as our
 #                histogram; --norandommap, as our generator keeps no map)
 # The Python rows and fio also report their best 10 ms (fio's IOPS log, the
@@ -42,6 +44,8 @@ make -j2 >/dev/null
 mkdir -p $OUT
 ${CC:-gcc} -O2 -g -std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Ilib bench/host_info.c -o $OUT/host_info build/libpynvme.a -pthread -lm
+${CC:-gcc} -O2 -g -std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Ilib bench/cost_crc.c -o $OUT/cost_crc build/libpynvme.a -pthread -lm
 : >$RAW
 
 # Hardware counters: perf stat -e cycles,instructions where the kernel has a
@@ -126,6 +130,8 @@ for rep in $(seq 1 $REPEATS); do
 		run_ioworker $qd $rep
 		quiet_gate
 		run_fio $qd $rep
+		quiet_gate
+		$OUT/cost_crc $SECONDS_EACH $qd | BUSY=$BUSY $PY bench/cost_row.py tag $rep >>$RAW
 		for row in py py-crc; do
 			quiet_gate
 			PYTHONPATH=python $PY bench/cost_py_rows.py $row $SECONDS_EACH $qd |

@@ -45,10 +45,12 @@ import statistics
 import subprocess
 import time
 
-ROW_ORDER = ["ioworker", "py", "py-crc", "fio"]
+ROW_ORDER = ["ioworker", "py", "crc", "py-crc", "fio"]
 ROW_TEXT = {
     "ioworker": "pynvme-perf, histogram on, verify off",
     "py": "Python ioworker, histogram on, verify off",
+    "crc": "ioworker (C), CRC32C verify of every 4 KiB read (RAM store: the controller "
+           "copies 4 KiB into the host buffer, on CPU 1)",
     "py-crc": "Python ioworker, CRC32C verify of every 4 KiB read (RAM store)",
     "fio": "fio null ioengine (lat stats on, norandommap)",
 }
