@@ -98,7 +98,12 @@ run_ioworker() {   # qd rep
 		[ -z "$tid" ] || perf stat -e $PERF_EVENTS -x, -o $OUT/perf.csv -t $tid \
 			-- sleep $((SECONDS_EACH - 1)) || true
 	fi
-	wait $pid
+	# a busy machine can starve the controller thread past CAP.TO at enable:
+	# the row is lost, not the run
+	if ! wait $pid; then
+		echo "cost_per_io: pynvme-perf QD $1 repeat $2 failed: row skipped" >&2
+		return 0
+	fi
 	BUSY=$BUSY $PY bench/cost_row.py ioworker $OUT/run.json $1 $2 $OUT/perf.csv >>$RAW
 }
 
@@ -131,7 +136,8 @@ for rep in $(seq 1 $REPEATS); do
 		quiet_gate
 		run_fio $qd $rep
 		quiet_gate
-		$OUT/cost_crc $SECONDS_EACH $qd | BUSY=$BUSY $PY bench/cost_row.py tag $rep >>$RAW
+		$OUT/cost_crc $SECONDS_EACH $qd | BUSY=$BUSY $PY bench/cost_row.py tag $rep >>$RAW ||
+			echo "cost_per_io: crc QD $qd repeat $rep failed: row skipped" >&2
 		for row in py py-crc; do
 			quiet_gate
 			PYTHONPATH=python $PY bench/cost_py_rows.py $row $SECONDS_EACH $qd |
