@@ -75,7 +75,7 @@ def setup_text(host, load_before):
         except (OSError, subprocess.CalledProcessError):
             return "?"
 
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--", "lib",
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "-uno", "--", "lib",
                                                  "tools", "bench", "python") else ""
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
