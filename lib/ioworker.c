@@ -893,8 +893,9 @@ static __attribute__((noinline)) void worker_run(struct pn_ioworker *w)
 	 * after a run of empty polls far longer than the device needs on a core
 	 * of its own, the loop yields the core every 16th poll; with nobody
 	 * else waiting for the core the yield returns at once. A drive (VFIO)
-	 * never needs the host's CPU: no yield there. */
-	const bool yield_when_idle = pn_transport_is_soft(w->cfg.ctrl->tr);
+	 * never needs the host's CPU: no yield there. The transport says which
+	 * (the worker does not know which transport it runs on). */
+	const bool yield_when_idle = w->cfg.ctrl->tr->device_on_host_cpus;
 
 	rs->now = pn_tsc();
 	w->start_tsc = rs->now;

@@ -95,6 +95,9 @@ struct pn_transport {
 	const struct pn_transport_ops *ops;
 	char addr[64];      /* canonical address: "0000:01:00.0", "soft", "soft:null" */
 	uint32_t config_size;                 /* bytes of config space */
+	/* The device runs on this machine's CPUs (a thread of the process):
+	 * a polling loop must let it have the core now and then. */
+	bool device_on_host_cpus;
 	uint64_t bar_size[PN_TRANSPORT_BARS]; /* 0: no such BAR */
 };
 

@@ -850,6 +850,7 @@ static int create_device(const char *addr, const struct soft_options *o, struct 
 	snprintf(d->t.addr, sizeof(d->t.addr), "%s", addr);
 	d->nvec_max = (int)o->vectors;
 	d->t.config_size = sizeof(d->cfg);
+	d->t.device_on_host_cpus = true;
 	d->intx_fd = -1;
 	rc = soft_ctrl_create(&cfg, &d->ctrl);
 	if (rc) {
