@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import itertools
 import time
@@ -65,8 +66,15 @@ class Tmux:
         self.name = f"pynvme-top-test-{os.getpid()}-{next(self._count)}"
 
     def run(self, *args, check=True):
-        r = subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True,
-                           timeout=30)
+        # output through files, not pipes: the server that new-session starts
+        # may keep inherited pipes open, and reading one to its end would
+        # then wait for the server to exit
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run(["tmux", "-L", self.name, *args], stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=err, text=True, timeout=30)
+            out.seek(0)
+            err.seek(0)
+            r = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
         if check and r.returncode:
             raise AssertionError(f"tmux {' '.join(args[:2])} failed ({r.returncode}): "
                                  f"{r.stderr.strip()}")
