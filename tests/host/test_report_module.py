@@ -11,8 +11,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-report = pytest.importorskip("nvme.report", reason="build the extension first (make)")
-from nvme.report import Report, charts, format_value  # noqa: E402
+from nvme.report import Report, format_value, render  # noqa: E402
+from nvme.report.__main__ import report_dirs  # noqa: E402
 
 
 def test_format_value():
@@ -27,7 +27,7 @@ def test_format_value():
     assert format_value("4 KiB") == "4 KiB"
 
 
-def make_report(out):
+def make_report(out, render_now=True):
     rep = Report("demo", "Demo report", str(out))
     rep.device = {"model": "QEMU NVMe Ctrl", "capacity (GB)": 1.07}
     rep.parameters = {"round_time": 1, "block_sizes": [512, 4096]}
@@ -36,11 +36,12 @@ def make_report(out):
     s = rep.section("Results", "What the numbers are.")
     s.table(["block size", "IOPS", "MB/s"], [["4 KiB", 51234.49, 20.5], ["128 KiB", 1500.0, None]],
             caption="window averages")
-    s.figure(charts.line_chart([1, 2, 3], {"IOPS": rep.data["series"]}, "IOPS per round",
-                               "round", "IOPS"), "iops_per_round", caption="per round")
+    s.chart("line_chart", "iops_per_round", caption="per round", x=[1, 2, 3],
+            series={"IOPS": rep.data["series"]}, title="IOPS per round", xlabel="round",
+            ylabel="IOPS")
     assert rep.target("IOPS 4 KiB", 51234.49, "IOPS", minimum=50000) is True
     assert rep.target("latency p99", 120.0, "us", maximum=100) is False
-    return rep, rep.write()
+    return rep, rep.write(render_now)
 
 
 def test_report_files_agree(tmp_path):
@@ -76,31 +77,61 @@ def test_table_row_of_the_wrong_width_is_refused(tmp_path):
         rep.section("x").table(["a", "b", "c"], [[1, 2]])
 
 
+def test_deferred_report_renders_later_from_its_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYNVME_REPORT_DEFER", "1")
+    rep, paths = make_report(tmp_path, render_now=None)
+    assert paths == {"json": str(tmp_path / "report.json")}
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "iops_per_round.png").exists()
+    quick = render(str(tmp_path), charts=False)
+    page = (tmp_path / "report.html").read_text()
+    assert quick["pdf"] is None and quick["png"] == []
+    assert "chart iops_per_round: not rendered" in page and "51,234" in page
+    assert report_dirs(str(tmp_path)) == [str(tmp_path)]
+    full = render(str(tmp_path))
+    assert os.path.getsize(full["pdf"]) > 0 and os.path.exists(tmp_path / "iops_per_round.png")
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+
+
+def test_unknown_chart_or_unsaveable_data_is_refused_when_added(tmp_path):
+    s = Report("demo", "Demo", str(tmp_path)).section("x")
+    with pytest.raises(ValueError, match="unknown chart kind"):
+        s.chart("pie", "p")
+    with pytest.raises(TypeError):
+        s.chart("line_chart", "l", x=[1], series={"a": {1, 2}}, title="t", xlabel="x", ylabel="y")
+
+
 def test_every_chart_kind_renders(tmp_path):
     dist = [0] * 3000
     for us, n in ((20, 5000), (25, 3000), (40, 1500), (300, 400), (2500, 1)):
         dist[us] = n
-    figs = {
-        "ss": charts.steady_state_chart([1, 2, 3, 4, 5, 6], [500, 300, 210, 200, 205, 198],
-                                        {"first_round": 2, "last_round": 6, "average": 222.6,
-                                         "slope": -20.0, "intercept": 300.0}, "t", "IOPS"),
-        "heat": charts.heatmap([[1, 2], [3, None]], ["4 KiB", "8 KiB"], ["100/0", "0/100"],
-                               "t", "R/W mix", "block size", "IOPS"),
-        "bars3d": charts.bars_3d([[1, 2], [3, 4]], ["4 KiB", "8 KiB"], ["100/0", "0/100"],
-                                 "t", "R/W mix", "block size", "IOPS"),
-        "bars": charts.bar_chart(["128 KiB", "1024 KiB"], {"read": [2000, 2500], "write": [900, 1000]},
-                                 "t", "block size", "MB/s"),
-        "hist": charts.latency_histogram({"QD1": dist}, "t"),
-        "qos": charts.qos_curve({"QD1": dist}, "t"),
-        "ts": charts.time_series({"QD1": [100, 120, 90]}, "t", "IOPS"),
-        "xy": charts.xy_chart({"IOPS": ([0.1, 0.2], [100, 90])}, "t", "GB written", "IOPS"),
+    specs = {
+        "steady_state_chart": dict(rounds=[1, 2, 3, 4, 5, 6], values=[500, 300, 210, 200, 205, 198],
+                                   window={"first_round": 2, "last_round": 6, "average": 222.6,
+                                           "slope": -20.0, "intercept": 300.0},
+                                   title="t", ylabel="IOPS"),
+        "heatmap": dict(matrix=[[1, 2], [3, None]], row_labels=["4 KiB", "8 KiB"],
+                        col_labels=["100/0", "0/100"], title="t", xlabel="R/W mix",
+                        ylabel="block size", value_label="IOPS"),
+        "bars_3d": dict(matrix=[[1, 2], [3, 4]], row_labels=["4 KiB", "8 KiB"],
+                        col_labels=["100/0", "0/100"], title="t", xlabel="R/W mix",
+                        ylabel="block size", zlabel="IOPS"),
+        "bar_chart": dict(categories=["128 KiB", "1024 KiB"],
+                          series={"read": [2000, 2500], "write": [900, 1000]},
+                          title="t", xlabel="block size", ylabel="MB/s"),
+        "latency_histogram": dict(distributions={"QD1": dist}, title="t"),
+        "qos_curve": dict(distributions={"QD1": dist}, title="t"),
+        "time_series": dict(series={"QD1": [100, 120, 90]}, title="t", ylabel="IOPS"),
+        "xy_chart": dict(series={"IOPS": [[0.1, 0.2], [100, 90]]}, title="t",
+                         xlabel="GB written", ylabel="IOPS"),
+        "line_chart": dict(x=["4 KiB", "8 KiB"], series={"a": [1, 2]}, title="t",
+                           xlabel="block size", ylabel="IOPS", logy=True),
     }
     rep = Report("charts", "Charts", str(tmp_path))
     s = rep.section("all")
-    for name, fig in figs.items():
-        s.figure(fig, name)
-    paths = rep.write()
-    assert len(paths["png"]) == len(figs)
+    for kind, spec in specs.items():
+        s.chart(kind, kind, **spec)
+    paths = rep.write(True)
+    assert len(paths["png"]) == len(specs)
     assert all(os.path.getsize(p) > 10000 for p in paths["png"])
     with pytest.raises(ValueError, match="already in the report"):
-        s.figure(charts.time_series({"a": [1]}, "t", "IOPS"), "ss")
+        s.chart("time_series", "heatmap", series={"a": [1]}, title="t", ylabel="IOPS")

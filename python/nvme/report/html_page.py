@@ -44,11 +44,15 @@ def _table(item):
     return f"<table>{cap}<tr>{head}</tr>{body}</table>"
 
 
-def _figure(item, out_dir):
+def _figure(item, out_dir, embed):
+    cap = html.escape(item.get("caption") or "")
+    if not embed:
+        return (f"<figure class='unrendered' id='{html.escape(item['name'])}'><figcaption>"
+                f"[chart {html.escape(item['name'])}: not rendered; python3 -m nvme.report "
+                f"DIR draws it] {cap}</figcaption></figure>")
     path = os.path.join(out_dir, item["file"])
     with open(path, "rb") as f:
         data = base64.b64encode(f.read()).decode()
-    cap = html.escape(item.get("caption") or "")
     return (f"<figure><img alt='{html.escape(item['name'])}' src='data:image/png;base64,{data}'>"
             f"<figcaption>{cap} <a class='small' href='{html.escape(item['file'])}'>"
             f"{html.escape(item['file'])}</a></figcaption></figure>")
@@ -70,9 +74,13 @@ def _targets(targets):
             "<th>verdict</th></tr>" + "".join(rows) + "</table>")
 
 
-def render(doc, out_dir):
-    """The page of a report document (Report.to_json()); PNGs are read from out_dir."""
+def render(doc, out_dir, embed_charts=True):
+    """The page of a report document (Report.to_json()); PNGs are read from
+    out_dir and embedded (embed_charts=False: a placeholder per chart)."""
     parts = [f"<h1>{html.escape(doc['title'])}</h1>",
+             "<nav class='small'>" + " | ".join(
+                 f"<a href='#s{i}'>{html.escape(s['title'])}</a>"
+                 for i, s in enumerate(doc["sections"])) + "</nav>",
              f"<p class='small'>{html.escape(doc['created'])}, {doc['duration_s']} s; raw data: "
              "<a href='report.json'>report.json</a>, printable: "
              "<a href='report.pdf'>report.pdf</a></p>",
@@ -81,15 +89,15 @@ def render(doc, out_dir):
         parts.append("<h2>Notes</h2><ul class='notes'>" + "".join(
             f"<li>{html.escape(n)}</li>" for n in doc["notes"]) + "</ul>")
     parts.append("<h2>Targets</h2>" + _targets(doc["targets"]))
-    for s in doc["sections"]:
-        parts.append(f"<h2>{html.escape(s['title'])}</h2>")
+    for i, s in enumerate(doc["sections"]):
+        parts.append(f"<h2 id='s{i}'>{html.escape(s['title'])}</h2>")
         for item in s["items"]:
             if item["type"] == "text":
                 parts.append(f"<p>{html.escape(item['text'])}</p>")
             elif item["type"] == "table":
                 parts.append(_table(item))
             elif item["type"] == "figure":
-                parts.append(_figure(item, out_dir))
+                parts.append(_figure(item, out_dir, embed_charts))
     parts.append("<h2>Parameters</h2>" + _facts("Every parameter of this run", {
         k: (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
         for k, v in doc["parameters"].items()}))

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from . import html_page, pdf_document
+from .render import CHART_KINDS, render
 
 
 def host_facts():
@@ -59,33 +59,32 @@ class Section:
         self.items.append({"type": "table", "caption": caption, "columns": list(columns),
                            "rows": [list(r) for r in rows]})
 
-    def figure(self, fig, name, caption=None):
-        """Saves the matplotlib figure as NAME.png now (so a long run leaves its
-        charts even if it is stopped later) and keeps it for the PDF."""
+    def chart(self, kind, name, caption=None, **spec):
+        """A chart drawn by charts.<kind>(**spec) into NAME.png when the report
+        is rendered. The spec (titles, labels with units, the numbers) is kept
+        in report.json, so the chart can be drawn again anywhere from it."""
+        if kind not in CHART_KINDS:
+            raise ValueError(f"unknown chart kind {kind!r}: one of {', '.join(CHART_KINDS)}")
         if any(f["name"] == name for f in self.report._figure_items()):
-            raise ValueError(f"a figure named {name!r} is already in the report")
-        path = os.path.join(self.report.out_dir, name + ".png")
-        fig.savefig(path, dpi=self.report.dpi)
-        self.report._figures[name] = fig
+            raise ValueError(f"a chart named {name!r} is already in the report")
+        json.dumps(spec)   # fails here, not at render time, if it cannot be saved
         self.items.append({"type": "figure", "name": name, "file": name + ".png",
-                           "caption": caption})
+                           "caption": caption, "chart": kind, "spec": spec})
 
 
 class Report:
     """One run of one suite. See the package docstring for the API."""
 
-    def __init__(self, name, title, out_dir, dpi=100):
+    def __init__(self, name, title, out_dir):
         self.name = name
         self.title = title
         self.out_dir = out_dir
-        self.dpi = dpi
         self.device = {}
         self.parameters = {}
         self.notes = []
         self.targets = []
         self.data = {}
         self.sections = []
-        self._figures = {}
         self._started = time.time()
         self.created = datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M:%S UTC")
@@ -121,21 +120,17 @@ class Report:
                 "sections": [{"title": s.title, "items": s.items} for s in self.sections],
                 "data": self.data}
 
-    def write(self):
-        """Writes report.json, report.html and report.pdf; returns their paths
-        and the PNG files'. The figures are closed afterwards."""
-        doc = self.to_json()
-        paths = {"json": os.path.join(self.out_dir, "report.json"),
-                 "html": os.path.join(self.out_dir, "report.html"),
-                 "pdf": os.path.join(self.out_dir, "report.pdf"),
-                 "png": [os.path.join(self.out_dir, f["file"]) for f in self._figure_items()]}
-        with open(paths["json"], "w") as f:
-            json.dump(doc, f, indent=1, default=str)
-        with open(paths["html"], "w") as f:
-            f.write(html_page.render(doc, self.out_dir))
-        pdf_document.render(doc, self._figures, paths["pdf"])
-        import matplotlib.pyplot as plt
-        for fig in self._figures.values():
-            plt.close(fig)
-        self._figures.clear()
-        return paths
+    def write(self, render_now=None):
+        """Writes report.json, then renders it (PNG charts, report.html,
+        report.pdf) unless render_now is False or, by default, the environment
+        says PYNVME_REPORT_DEFER=1 (the test bed's emulated CPU takes minutes
+        over matplotlib; `python3 -m nvme.report DIR` renders it later).
+        Returns the paths written."""
+        path = os.path.join(self.out_dir, "report.json")
+        with open(path, "w") as f:
+            json.dump(self.to_json(), f, indent=1, default=str)
+        if render_now is None:
+            render_now = os.environ.get("PYNVME_REPORT_DEFER") != "1"
+        if not render_now:
+            return {"json": path}
+        return render(self.out_dir)

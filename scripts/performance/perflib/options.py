@@ -56,7 +56,7 @@ QUICK = dict(FULL, **{
     "iops_workers": 2, "iops_qdepth": 16,
     "tp_qdepth": 16,
     "lat_block_sizes": "0.5k,4k", "lat_mixes": "100/0,0/100",
-    "wsat_fills": 2, "wsat_max_time": 30, "wsat_round_time": 1, "wsat_workers": 2,
+    "wsat_max_time": 30, "wsat_round_time": 1, "wsat_workers": 2,
     "wsat_qdepth": 16,
     "qos_qdepths": "1,32", "qos_time": 3,
     "jedec_time": 5, "jedec_workers": 2, "jedec_qdepth": 16,
