@@ -7,16 +7,20 @@
 #                     (the sanitize action)
 #   ./run.sh sanitize only the sanitizer job: make SANITIZE=1, its unit tests, and
 #                     tools/sanitize_job.sh in the guest (docs/sanitizers.md)
+#   ./run.sh perf     the performance suites (SNIA PTS, JEDEC, QoS, everyday) in
+#                     their quick profile on the emulated SSD, reports in build/perf/;
+#                     with --pciaddr=BDF on a drive of this machine instead (default
+#                     profile there: full, the specifications' lengths: days)
 #   ./run.sh shell    a root shell in the test-bed guest (NVMe bound to vfio-pci)
-# Extra arguments after the action go to pytest (main, test, sanitize) or to the
-# test bed (shell).
+# Extra arguments after the action go to pytest (main, test, sanitize, perf) or
+# to the test bed (shell).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 action=${1:-}
 [ $# -gt 0 ] && shift
 case "$action" in
-    main|test|sanitize|shell) ;;
-    *) echo "usage: $0 main|test|sanitize|shell [args...]" >&2; exit 2 ;;
+    main|test|sanitize|shell|perf) ;;
+    *) echo "usage: $0 main|test|sanitize|shell|perf [args...]" >&2; exit 2 ;;
 esac
 tools/install-deps.sh
 make -j"$(nproc)" >/dev/null
@@ -33,6 +37,16 @@ soft_suite() {
         /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEX --pciaddr=$SOFT_ADDR \
         scripts/conformance
 }
+# Reports written in the test bed are drawn here: matplotlib on the guest's
+# emulated CPU takes minutes per report (python3 -m nvme.report).
+render_reports() {
+    [ -d "$1" ] && PYTHONPATH=python /usr/bin/python3 -m nvme.report "$1" || true
+}
+if [ "$action" = perf ] && printf '%s\n' "$@" | grep -q '^--pciaddr'; then
+    # a real drive bound to vfio-pci on this machine: no test bed
+    PYTHONPATH=python exec /usr/bin/python3 -m pytest -p no:cacheprovider -rfE \
+        scripts/performance "$@"
+fi
 # the guest kernel and the patched QEMU (built once, cached outside the clone:
 # tools/testbed/build-qemu.sh), before any test boots a guest
 $TESTBED prepare
@@ -54,7 +68,18 @@ sanitize() {
 }
 case "$action" in
     main)
-        exec $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" ;;
+        rc=0
+        $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" || rc=$?
+        render_reports build/main/perf
+        exit $rc ;;
+    perf)
+        rc=0
+        $TESTBED run --config tools/testbed/configs/main.toml --env PYNVME_REPORT_DEFER=1 \
+            --env PYNVME_PERF_PROFILE="${PYNVME_PERF_PROFILE:-quick}" -- \
+            /usr/bin/python3 -m pytest -p no:cacheprovider -rfE --pciaddr=0000:01:00.0 \
+            scripts/performance "$@" || rc=$?
+        render_reports build/perf
+        exit $rc ;;
     test)
         make check
         /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/host

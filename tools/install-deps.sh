@@ -8,6 +8,7 @@ PACKAGES=(
     nvme-cli pciutils fio e2fsprogs dmsetup
     python3-serial
     tmux
+    python3-matplotlib  # the performance reports' charts and PDF (scripts/performance)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

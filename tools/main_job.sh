@@ -10,8 +10,18 @@ mkdir -p "$out"
 if [ -n "${PYNVME_IN_GUEST:-}" ] && [ -z "${PYNVME_KNOWN_ISSUES:-}" ]; then
     export PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues.toml
 fi
+# The performance suites (scripts/performance) run their quick profile here
+# (a few minutes; the full one takes days: docs/performance.md), reports in
+# build/main/perf/. In the test bed their charts are drawn afterwards on the
+# host (run.sh main): matplotlib on the emulated CPU takes minutes per report.
+export PYNVME_PERF_PROFILE="${PYNVME_PERF_PROFILE:-quick}"
+export PYNVME_PERF_OUT="${PYNVME_PERF_OUT:-$out/perf}"
+if [ -n "${PYNVME_IN_GUEST:-}" ]; then
+    export PYNVME_REPORT_DEFER="${PYNVME_REPORT_DEFER:-1}"
+fi
 /usr/bin/python3 -m pytest -p no:cacheprovider -rfEXP --junitxml="$out/results.xml" scripts "$@"
 rc=$?
 [ -f "$out/results.xml" ] && /usr/bin/python3 tools/report.py "$out/results.xml" \
-    --html "$out/report.html" --title "pynvme main job: shipped scripts on the device"
+    --html "$out/report.html" --title "pynvme main job: shipped scripts on the device" \
+    --reports "$PYNVME_PERF_OUT"
 exit $rc

@@ -1,16 +1,21 @@
 #!/usr/bin/python3
 """Summarises a pytest JUnit XML file by area: text on the terminal, and an HTML page.
 
-    report.py results.xml [--html report.html] [--title TITLE]
+    report.py results.xml [--html report.html] [--title TITLE] [--reports DIR]
 
 An area is the test module's folder and file under scripts/ or tests/ (for example
 `conformance/test_registers`). Each test counts as passed, failed (failures and
-errors), skipped, or expected failure (pytest's xfail). Exits 0; the pytest run
-that produced the XML carries the verdict.
+errors), skipped, or expected failure (pytest's xfail). With --reports DIR, the suite reports
+under DIR (DIR/<suite>/report.json, written by nvme.report, e.g. the
+performance suites') are listed and linked. Exits 0; the pytest run that
+produced the XML carries the verdict.
 """
 import argparse
 import collections
+import glob
 import html
+import json
+import os
 import sys
 import xml.etree.ElementTree as ET
 
@@ -68,7 +73,46 @@ def text_summary(areas, title):
     return "\n".join(lines)
 
 
-def html_page(areas, title):
+def suite_reports(folder):
+    """(title, path of report.html, pass/fail of its targets, notes) of each
+    suite report under folder, in name order."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(folder, "*", "report.json"))):
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            found.append((path, None, f"unreadable: {e}", []))
+            continue
+        failed = [t["metric"] for t in doc.get("targets", []) if not t.get("passed")]
+        verdict = (f"{len(failed)} target(s) missed" if failed else
+                   f"{len(doc.get('targets', []))} target(s) met" if doc.get("targets") else
+                   "no targets")
+        found.append((doc.get("title", path), os.path.join(os.path.dirname(path), "report.html"),
+                      verdict, doc.get("notes", [])))
+    return found
+
+
+def reports_text(reports):
+    lines = ["suite reports:"] if reports else []
+    lines += [f"  {title}: {page or '-'} ({verdict})" for title, page, verdict, _ in reports]
+    return "\n".join(lines)
+
+
+def reports_html(reports, page_dir):
+    if not reports:
+        return ""
+    rows = []
+    for title, page, verdict, notes in reports:
+        link = (f"<a href='{html.escape(os.path.relpath(page, page_dir))}'>{html.escape(title)}</a>"
+                if page else html.escape(title))
+        rows.append(f"<tr><td>{link}</td><td>{html.escape(verdict)}</td>"
+                    f"<td>{html.escape('; '.join(notes)[:400])}</td></tr>")
+    return ("<h2>Suite reports</h2><table><tr><th>report</th><th>targets</th><th>notes</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def html_page(areas, title, extra=""):
     rows = []
     for area, cases in areas.items():
         counts = collections.Counter(r for _, r, _ in cases)
@@ -84,7 +128,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}} tr.area{{backgrou
 tr.failed td{{background:#fdd}} tr.xfailed td{{background:#ffd}} tr.skipped td{{color:#777}}
 td.case{{padding-left:2em}}</style></head><body><h1>{html.escape(title)}</h1>
 <table><tr><th>area / test</th>{''.join(f'<th>{o}</th>' for o in OUTCOMES)}</tr>
-{''.join(rows)}</table></body></html>
+{''.join(rows)}</table>{extra}</body></html>
 """
 
 
@@ -93,12 +137,17 @@ def main():
     ap.add_argument("junit_xml")
     ap.add_argument("--html")
     ap.add_argument("--title", default="pynvme report")
+    ap.add_argument("--reports", metavar="DIR", help="list and link the suite reports in DIR/*/")
     args = ap.parse_args()
     areas = load(args.junit_xml)
+    reports = suite_reports(args.reports) if args.reports else []
     print(text_summary(areas, args.title))
+    if reports:
+        print(reports_text(reports))
     if args.html:
+        extra = reports_html(reports, os.path.dirname(os.path.abspath(args.html)))
         with open(args.html, "w") as f:
-            f.write(html_page(areas, args.title))
+            f.write(html_page(areas, args.title, extra))
         print(f"HTML report: {args.html}")
     return 0
 

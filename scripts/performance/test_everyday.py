@@ -54,7 +54,7 @@ def test_fresh_and_steady(perf):
             [[f["workload"], f["iops"], st["iops"], f["mbps"], st["mbps"], f["lat_avg_us"],
               st["lat_avg_us"]] for f, st in zip(fresh, steady)], caption="Results")
     s.chart("bar_chart", "fresh_steady_iops", caption="IOPS of each workload.",
-            categories=[w[0].replace(" ", "\n", 1) for w in WORKLOADS],
+            categories=[w[0] for w in WORKLOADS],
             series={"fresh": [f["iops"] for f in fresh], "steady": [x["iops"] for x in steady]},
             title="Fresh drive against steady state", xlabel="workload", ylabel="IOPS")
     s.chart("steady_state_chart", "preconditioning", caption="4 KiB random write IOPS per "
@@ -149,7 +149,7 @@ def test_admin_latency(perf):
     s.table(["command", "samples", "minimum (us)", "median (us)", "average (us)",
              "maximum (us)"], rows, caption="Latency")
     s.chart("bar_chart", "admin_latency", caption="Median and maximum of each command.",
-            categories=[r[0].replace(" (", "\n(") for r in rows],
+            categories=[r[0] for r in rows],
             series={"median": [r[3] for r in rows], "maximum": [r[5] for r in rows]},
             title="Admin command latency", xlabel="command", ylabel="latency (us, log scale)",
             logy=True)

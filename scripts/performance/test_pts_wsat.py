@@ -19,10 +19,9 @@ def test_pts_wsat(perf):
     rep = perf.report("pts-wsat", "SNIA PTS write saturation: 4 KiB random writes")
     perf.purge(rep)
     rounds, written, elapsed = [], 0, 0.0
-    while written < goal_bytes and elapsed < o["wsat_max_time"]:
+    while goal_bytes - written >= BS and elapsed < o["wsat_max_time"]:
         left_ios = (goal_bytes - written) // BS
-        r = perf.measure(workers, qdepth, BS, 0, o["wsat_round_time"],
-                         io_count=max(workers, left_ios))
+        r = perf.measure(workers, qdepth, BS, 0, o["wsat_round_time"], io_count=left_ios)
         written += r["writes"] * BS
         elapsed += r["seconds"]
         rounds.append({"round": len(rounds) + 1, "iops": r["iops"], "mbps": r["mbps"],

@@ -210,3 +210,35 @@ def test_block_size_checks():
     with pytest.raises(options.OptionError, match="allows 64"):
         options.check_qdepth("q", 64, 64)
     options.check_qdepth("q", 63, 64)
+
+
+# ---- traces ---------------------------------------------------------------
+
+from perflib import trace  # noqa: E402
+
+
+def test_synthetic_client_trace_is_deterministic_and_in_range():
+    a = trace.synthetic_client(5000, 1 << 17, 512, 524288)
+    assert a == trace.synthetic_client(5000, 1 << 17, 512, 524288)
+    assert all(0 <= slba and slba + nlb <= 1 << 17 for _, _, slba, nlb in a)
+    info = trace.summary(a, 512)
+    assert info["ios"] == 5000 and info["reads"] + info["writes"] == 5000
+    assert 55 < 100 * info["writes"] / 5000 < 65
+    assert 40 < 100 * info["sizes"][4096] / 5000 < 60
+    assert 10 < info["sequential_pct"] < 30
+    # a 4 KiB-LBA namespace with a 64 KiB MDTS: 128 KiB transfers are left out
+    b = trace.synthetic_client(1000, 1 << 14, 4096, 65536)
+    assert max(nlb for *_, nlb in b) == 16
+
+
+def test_trace_file_is_checked_before_any_io(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("# us,op,lba,count (512 B sectors)\n0,R,0,8\n10,w,8,8\n")
+    assert trace.load(str(f), 4096, 100) == [(0, 2, 0, 1), (10, 1, 1, 1)]
+    assert trace.summary(trace.load(str(f), 512, 100), 512)["sequential_pct"] == 100.0
+    for text, err in (("0,X,0,8", "not R or W"), ("0,R,1,8", "do not fall on"),
+                      ("0,R,800,8", "beyond the namespace"), ("zero", "expected"),
+                      ("# nothing", "holds no IO")):
+        f.write_text(text + "\n")
+        with pytest.raises(options.OptionError, match=err):
+            trace.load(str(f), 4096, 100)

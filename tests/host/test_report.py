@@ -1,4 +1,5 @@
 """tools/report.py: JUnit XML to a summary by area."""
+import json
 import os
 import subprocess
 import sys
@@ -36,3 +37,22 @@ def test_unreadable_xml_is_a_clear_error(tmp_path):
                           stderr=subprocess.PIPE, text=True)
     assert proc.returncode != 0
     assert "cannot read" in proc.stderr
+
+
+def test_suite_reports_are_listed_and_linked(tmp_path):
+    xml = tmp_path / "r.xml"
+    xml.write_text(XML)
+    perf = tmp_path / "perf"
+    for name, targets in (("pts-iops", [{"metric": "IOPS", "passed": True}]),
+                          ("qos", [{"metric": "99% latency", "passed": False}])):
+        (perf / name).mkdir(parents=True)
+        (perf / name / "report.json").write_text(json.dumps(
+            {"title": f"title of {name}", "targets": targets, "notes": [f"note of {name}"]}))
+    page = tmp_path / "r.html"
+    out = subprocess.run([sys.executable, REPORT, str(xml), "--html", str(page), "--reports",
+                          str(perf)], stdout=subprocess.PIPE, text=True, check=True).stdout
+    assert f"title of pts-iops: {perf}/pts-iops/report.html (1 target(s) met)" in out
+    assert "title of qos" in out and "(1 target(s) missed)" in out
+    text = page.read_text()
+    assert "<a href='perf/pts-iops/report.html'>title of pts-iops</a>" in text
+    assert "note of qos" in text

@@ -7,7 +7,7 @@ import math
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 SIZE = (9, 5)
 COLORS = plt.get_cmap("tab10").colors
@@ -27,6 +27,16 @@ def _thousands(ax, axis="y"):
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
+def _log_axis_plain(ax):
+    """A log y axis labelled 8,000 / 10,000 rather than 8x10^3 / 10^4."""
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:,.0f}" if f"{v:.0e}"[0] in "25" else ""))
+    ax.grid(True, which="minor", alpha=0.15)
+
+
 def line_chart(x, series, title, xlabel, ylabel, logx=False, logy=False, markers=True):
     """series: label -> y values (same length as x)."""
     fig, ax = _axes(title, xlabel, ylabel)
@@ -35,8 +45,10 @@ def line_chart(x, series, title, xlabel, ylabel, logx=False, logy=False, markers
                 linewidth=1.4, label=label, color=COLORS[i % len(COLORS)])
     if logx:
         ax.set_xscale("log")
+    elif x and all(isinstance(v, int) for v in x):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # rounds, cycles, seconds
     if logy:
-        ax.set_yscale("log")
+        _log_axis_plain(ax)
     else:
         ax.set_ylim(bottom=0)
         _thousands(ax)
@@ -90,14 +102,25 @@ def bar_chart(categories, series, title, xlabel, ylabel, logy=False):
     for i, (label, values) in enumerate(series.items()):
         xs = [c + (i - (n - 1) / 2) * width for c in range(len(categories))]
         bars = ax.bar(xs, values, width, label=label, color=COLORS[i % len(COLORS)])
-        ax.bar_label(bars, labels=[f"{v:,.0f}" if v >= 10 else f"{v:.2g}" for v in values],
-                     fontsize=8, padding=2)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 1
+                                   else f"{v:.2g}" for v in values], fontsize=8, padding=2)
     ax.set_xticks(range(len(categories)))
-    ax.set_xticklabels(categories)
+    crowded = len(categories) > 4 and max(len(c) for c in categories) > 12
+    # long names side by side overlap: slant them
+    ax.set_xticklabels(categories, rotation=25 if crowded else 0, ha="right" if crowded else "center",
+                       fontsize=8 if crowded else 10)
     if logy:
-        ax.set_yscale("log")
+        _log_axis_plain(ax)
+        # bars on a log axis must start at a round decade, or their heights lie
+        positive = [v for values in series.values() for v in values if v and v > 0]
+        if positive:
+            # headroom above the tallest bar for its label and the legend
+            ax.set_ylim(10 ** math.floor(math.log10(min(positive))), max(positive) * 3)
     else:
         _thousands(ax)
+        tallest = max((v for values in series.values() for v in values if v), default=0)
+        if tallest > 0:
+            ax.set_ylim(0, tallest * 1.15)
     if len(series) > 1:
         ax.legend(fontsize=9)
     fig.tight_layout()

@@ -27,7 +27,7 @@ def run(ns, workers, qdepth, block_bytes, read_pct, seconds, range_lbas, random=
         if seconds:
             kw["time"] = seconds
         if io_count:
-            kw["io_count"] = max(1, io_count // workers)
+            kw["io_count"] = -(-io_count // workers)   # at least io_count in all
         ws.append(ns.ioworker(**kw))
     for w in ws:
         w.start()

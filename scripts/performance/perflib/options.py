@@ -45,6 +45,9 @@ FULL = {
     "jedec_workers": 4,
     "jedec_qdepth": 32,
     "jedec_read_pct": 0,         # JESD219 enterprise is a write workload
+    "client_trace": "synthetic", # JESD219A client: a trace file (perflib/trace.py), or a stand-in
+    "client_ios": 200000,        # IOs of the synthetic stand-in
+    "client_qdepth": 32,
     "everyday_time": 60,
     "cycles": 20,
     "admin_repeats": 100,
@@ -60,6 +63,7 @@ QUICK = dict(FULL, **{
     "wsat_qdepth": 16,
     "qos_qdepths": "1,32", "qos_time": 3,
     "jedec_time": 5, "jedec_workers": 2, "jedec_qdepth": 16,
+    "client_ios": 20000, "client_qdepth": 16,
     "everyday_time": 1, "cycles": 3, "admin_repeats": 10,
 })
 
@@ -123,7 +127,7 @@ def parse_positive_int(name):
 LIST_OPTIONS = {"iops_block_sizes": parse_size, "tp_block_sizes": parse_size,
                 "lat_block_sizes": parse_size, "iops_mixes": parse_mix, "lat_mixes": parse_mix,
                 "qos_qdepths": parse_positive_int("qos_qdepths")}
-TEXT_OPTIONS = {"range", "purge"}
+TEXT_OPTIONS = {"range", "purge", "client_trace"}
 
 
 def resolve(profile, overrides):

@@ -80,15 +80,18 @@ class SteadyState:
     checks: list = field(default_factory=list)  # every window evaluated, in order
 
     def summary(self, variable):
+        def num(x):
+            return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
         if self.window is None:
             return f"steady state of {variable}: fewer than {WINDOW_ROUNDS} rounds measured"
         w = self.window
         head = (f"steady state of {variable} reached at round {self.round}" if self.reached
                 else f"steady state of {variable} not reached by round {self.round}")
         return (f"{head}; measurement window rounds {w.first_round}-{w.last_round}: "
-                f"average {w.average:.4g}, data excursion {w.data_excursion:.4g} "
-                f"(limit {w.data_limit:.4g}), slope excursion {w.slope_excursion:.4g} "
-                f"(limit {w.slope_limit:.4g})")
+                f"average {num(w.average)}, data excursion {num(w.data_excursion)} "
+                f"(limit {num(w.data_limit)}), slope excursion {num(w.slope_excursion)} "
+                f"(limit {num(w.slope_limit)})")
 
     def as_dict(self):
         return {"reached": self.reached, "round": self.round,

@@ -1,0 +1,277 @@
+"""The performance suites (scripts/performance) in their quick profile on the
+emulated SSD, as a user runs them; then each report is checked against its
+own raw data: every section present, the tables recomputed from the raw
+rounds, steady state recomputed from the tracking values, the percentiles
+from the distributions. Bad options end before any IO (SMART's host write
+and read command counts do not move).
+
+The suites run once (a module fixture, about 3.5 minutes under TCG); their
+reports are written as JSON and the HTML is rendered without charts here
+(matplotlib on the emulated CPU takes minutes per report; the host renders
+the charts in ./run.sh main and perf, and tests/host checks every chart kind).
+"""
+import json
+import os
+import re
+import html
+import subprocess
+import sys
+
+import pytest
+
+import nvme as d
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "performance"))
+
+from perflib import options, percentiles, steady_state, tables  # noqa: E402
+from perflib.measure import dense  # noqa: E402
+from nvme.report import format_value, render  # noqa: E402
+
+SUITES = ("everyday-admin", "everyday-fresh-steady", "everyday-reset", "jedec-client",
+          "jedec-enterprise", "pts-iops", "pts-latency", "pts-throughput", "pts-wsat", "qos")
+QUICK, _ = options.resolve("quick", [])
+
+
+def run_suites(pciaddr, out, *args):
+    env = dict(os.environ, PYNVME_REPORT_DEFER="1")
+    env.pop("PYNVME_PERF_PROFILE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE",
+         f"--pciaddr={pciaddr}", os.path.join(ROOT, "scripts", "performance"),
+         "--perf-profile", "quick", "--perf-out", str(out), *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def smart_commands(pciaddr):
+    """(host read commands, host write commands) from the SMART / Health log."""
+    p = d.Pcie(pciaddr)
+    c = d.Controller(p)
+    try:
+        buf = d.Buffer(512)
+        c.getlogpage(0x02, buf, 512).waitdone()
+        return buf.data(79, 64), buf.data(95, 80)
+    finally:
+        c.close()
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def reports(pciaddr, tmp_path_factory):
+    out = tmp_path_factory.mktemp("perf")
+    proc = run_suites(pciaddr, out)
+    print(proc.stdout[-3000:])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    docs = {}
+    for name in SUITES:
+        render(str(out / name), charts=False)
+        with open(out / name / "report.json") as f:
+            docs[name] = json.load(f)
+        docs[name]["html"] = (out / name / "report.html").read_text()
+    return docs
+
+
+def html_cells(page):
+    return {html.unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", page)}
+
+
+def check_common(doc, sections):
+    """Identity, parameters, the sections, every table cell printed as the JSON says."""
+    assert doc["device"]["model"] and doc["device"]["serial"]
+    assert doc["device"]["capacity (LBAs)"] > 0 and doc["parameters"]["profile"] == "quick"
+    titles = [s["title"] for s in doc["sections"]]
+    for title in sections:
+        assert title in titles, f"{doc['name']}: no section {title!r} in {titles}"
+        assert f">{html.escape(title)}</h2>" in doc["html"]
+    cells = html_cells(doc["html"])
+    for s in doc["sections"]:
+        for item in s["items"]:
+            if item["type"] == "table":
+                for row in item["rows"]:
+                    for v in row:
+                        assert format_value(v) in cells, (doc["name"], item["caption"], v)
+            if item["type"] == "figure":
+                assert f"chart {item['name']}: not rendered" in doc["html"]
+                assert item["spec"]["title"]
+    return {s["title"]: s for s in doc["sections"]}
+
+
+def table(section, caption):
+    return next(it for it in section["items"] if it["type"] == "table" and it["caption"] == caption)
+
+
+def check_steady_state(doc):
+    data = doc["data"]
+    ss = steady_state.find_steady_state(data["tracking"]["values"], QUICK["window"])
+    assert ss.reached == data["steady_state"]["reached"]
+    assert ss.round == data["steady_state"]["round"] == len(data["tracking"]["values"])
+    assert ss.round <= QUICK["max_rounds"]
+    if not ss.reached:
+        assert any("not reached by round" in n for n in doc["notes"])
+    return set(range(ss.window.first_round, ss.window.last_round + 1))
+
+
+def test_pts_iops_report(reports):
+    doc = reports["pts-iops"]
+    sections = check_common(doc, ("Steady state", "IOPS"))
+    window = check_steady_state(doc)
+    rounds = doc["data"]["rounds"]
+    assert doc["data"]["tracking"]["values"] == [tables.series(rounds, 4096, 0, "iops")[i]
+                                                 for i in range(len(rounds))]
+    sizes, mixes = sorted(QUICK["iops_block_sizes"]), sorted(QUICK["iops_mixes"], reverse=True)
+    for r in rounds:
+        assert {(c["bs"], c["read_pct"]) for c in r["cells"]} == {(b, m) for b in sizes for m in mixes}
+        assert all(c["iops"] > 0 and c["ios"] > 0 for c in r["cells"])
+    cols, rows = tables.mix_size_table(rounds, sizes, mixes, "iops", window)
+    t = table(sections["IOPS"], "IOPS by block size (rows) and R/W mix (columns)")
+    assert t["columns"] == cols and t["rows"] == rows
+    metrics = doc["data"]["metrics"]
+    assert metrics["IOPS 4 KiB R/W 0/100"]["value"] == rows[0][-1]
+    assert any(n.startswith("purge: Format NVM") for n in doc["notes"])
+    assert doc["data"]["preconditioning"]["fills"] == 2
+
+
+def test_pts_throughput_report(reports, nvme0):
+    doc = reports["pts-throughput"]
+    sections = check_common(doc, ("128 KiB sequential", "Throughput"))
+    per_bs = doc["data"]["block_sizes"]
+    for bs, v in per_bs.items():
+        ss = steady_state.find_steady_state(v["tracking"], QUICK["window"])
+        assert ss.reached == v["steady_state"]["reached"]
+        window = range(ss.window.first_round, ss.window.last_round + 1)
+        writes = [c["mbps"] for r in v["rounds"] if r["round"] in window for c in r["cells"]
+                  if c["read_pct"] == 0]
+        assert v["write_mbps"] == pytest.approx(sum(writes) / len(writes))
+        assert v["tracking"] == [c["mbps"] for r in v["rounds"] for c in r["cells"]
+                                 if c["read_pct"] == 0]
+    t = table(sections["Throughput"], "Steady-state throughput")
+    assert [row[0] for row in t["rows"]] == [options.size_label(int(b)) for b in per_bs]
+    if nvme0.mdts < 1024 * 1024:   # the test bed's MDTS: 1024 KiB is left out, and said so
+        assert "1048576" not in per_bs
+        assert any("1024 KiB is above the controller's maximum transfer size" in n
+                   for n in doc["notes"])
+
+
+def test_pts_latency_report(reports):
+    doc = reports["pts-latency"]
+    sections = check_common(doc, ("Steady state", "Latency"))
+    window = check_steady_state(doc)
+    t = table(sections["Latency"], "Response times")
+    for x, row in zip(doc["data"]["window_summary"], t["rows"]):
+        dist = dense(x["distribution"])
+        merged = percentiles.merge([dense(c["distribution"]) for r in doc["data"]["rounds"]
+                                    if r["round"] in window for c in r["cells"]
+                                    if (c["bs"], c["read_pct"]) == (x["bs"], x["read_pct"])])
+        assert dist == merged and sum(dist) == x["ios"] > 0
+        pct = [percentiles.percentile(dist, p) for p in percentiles.QOS_PERCENTILES]
+        assert row[4:8] == pct and row[8] == percentiles.maximum(dist)
+        assert pct == sorted(pct) and pct[-1] <= row[8]
+        assert row[3] == pytest.approx(tables.window_average(
+            doc["data"]["rounds"], x["bs"], x["read_pct"], "lat_avg_us", window))
+
+
+def test_pts_wsat_report(reports):
+    doc = reports["pts-wsat"]
+    check_common(doc, ("Write saturation",))
+    rounds = doc["data"]["rounds"]
+    tgbw = [r["tgbw"] for r in rounds]
+    assert tgbw == sorted(tgbw) and all(r["iops"] > 0 for r in rounds)
+    goal = QUICK["wsat_fills"] * 64 * 1024 * 1024
+    written = sum(r["writes"] for r in rounds) * 4096
+    assert tgbw[-1] == pytest.approx(written / 1e9)
+    assert written >= goal - 4096 or any("time limit" in n for n in doc["notes"])
+    assert len(rounds) >= 2
+
+
+def test_qos_report(reports):
+    doc = reports["qos"]
+    sections = check_common(doc, ("QoS", "IOPS consistency"))
+    runs = doc["data"]["runs"]
+    assert [(x["read_pct"], x["qdepth"]) for x in runs] == [
+        (rp, qd) for rp in (100, 0) for qd in QUICK["qos_qdepths"]]
+    t = table(sections["QoS"], "Latency percentiles")
+    for x, row in zip(runs, t["rows"]):
+        dist = dense(x["distribution"])
+        assert sum(dist) == x["ios"] and row[5:9] == [percentiles.percentile(dist, p)
+                                                      for p in percentiles.QOS_PERCENTILES]
+        secs = x["iops_each_second"]
+        assert len(secs) >= QUICK["qos_time"] - 1 and sum(secs) <= x["ios"]
+        assert x["iops_cov_pct"] == pytest.approx(percentiles.coefficient_of_variation(secs))
+
+
+def test_jedec_enterprise_report(reports):
+    doc = reports["jedec-enterprise"]
+    check_common(doc, ("Workload", "What was sent", "Write amplification"))
+    s = doc["data"]["summary"]
+    # the drive counted exactly the write commands the workers completed
+    assert s["smart_host_write_commands"] == s["worker_write_commands"] > 0
+    assert s["smart_host_bytes_written"] == pytest.approx(s["expected_host_bytes"], rel=0.05)
+    n = s["sampled_ios"]
+    assert n > 2000
+    shares = [100.0 * z / n for z in s["sampled_zones"]]
+    for got, want in zip(shares, (50, 30, 20)):
+        assert abs(got - want) < 5, shares
+    assert abs(100.0 * s["sampled_by_size"]["4096"] / n - 67) < 5
+    assert any("write amplification not available" in note for note in doc["notes"])
+
+
+def test_jedec_client_report(reports):
+    doc = reports["jedec-client"]
+    check_common(doc, ("Trace", "Replay", "Host writes"))
+    info, res = doc["data"]["trace"], doc["data"]["result"]
+    assert info["ios"] == QUICK["client_ios"] == res["ios"]
+    assert (res["worker_reads"], res["worker_writes"]) == (info["reads"], info["writes"])
+    assert res["smart_host_write_commands"] == info["writes"]
+    # SMART counts data units of 512,000 bytes, rounded up
+    assert abs(res["smart_host_bytes_written"] - info["write_bytes"]) <= 512000
+    assert sum(info["sizes"].values()) == info["ios"]
+    assert any("not the JEDEC trace" in n for n in doc["notes"])
+
+
+def test_everyday_reports(reports):
+    doc = reports["everyday-fresh-steady"]
+    check_common(doc, ("Fresh against steady",))
+    res = doc["data"]["results"]
+    assert [x["state"] for x in res] == ["fresh"] * 4 + ["steady"] * 4
+    assert all(x["iops"] > 0 for x in res)
+    doc = reports["everyday-reset"]
+    check_common(doc, ("Reset to ready",))
+    cycles = doc["data"]["cycles"]
+    assert len(cycles) == QUICK["cycles"]
+    assert all(0 < c["ready_ms"] < c["first_io_ms"] for c in cycles)
+    doc = reports["everyday-admin"]
+    check_common(doc, ("Admin commands",))
+    assert all(len(v) == QUICK["admin_repeats"] and min(v) > 0
+               for v in doc["data"]["samples_us"].values())
+
+
+def test_bad_mix_ends_the_run_before_any_io(pciaddr, tmp_path):
+    """The whole path a user sees: pytest on the suites, one line naming the
+    option, no IO sent, no report."""
+    before = smart_commands(pciaddr)
+    proc = run_suites(pciaddr, tmp_path, "--perf", "iops_mixes=70/40", "-k", "test_pts_iops")
+    assert proc.returncode != 0
+    assert "performance options: mix '70/40' sums to 110%" in proc.stdout, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stdout
+    assert smart_commands(pciaddr) == before
+    assert not list(tmp_path.glob("*/report.json"))
+
+
+@pytest.mark.parametrize("option, check, message", [
+    ("lat_block_sizes=0.75k", lambda run: run.block_sizes("lat_block_sizes"),
+     "block size 0.75 KiB (768 B) is not a multiple of the namespace's LBA size (512 B)"),
+    ("tp_block_sizes=1024k", lambda run: run.block_sizes("tp_block_sizes"),
+     "is above the controller's maximum transfer size"),
+    ("range=1t", None, "is beyond the namespace"),
+    ("iops_qdepth=5000", lambda run: run.qdepth("iops_qdepth"), "the controller allows"),
+])
+def test_options_checked_against_the_namespace(pcie, nvme0, nvme0n1, tmp_path, option, check,
+                                               message):
+    """What the suites check before their first IO (the same PerfRun they get)."""
+    from perflib.context import PerfRun
+    opts, given = options.resolve("quick", [option])
+    if option.startswith("tp_") and nvme0.mdts >= 1024 * 1024:
+        pytest.skip("this controller's MDTS allows 1024 KiB")
+    with pytest.raises(options.OptionError, match=re.escape(message)):
+        run = PerfRun(pcie, nvme0, nvme0n1, "quick", opts, given, str(tmp_path), {}, print)
+        check(run)
