@@ -25,7 +25,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "scripts", "performance"))
 
 from perflib import options, percentiles, steady_state, tables  # noqa: E402
-from perflib.measure import dense  # noqa: E402
 from nvme.report import format_value, render  # noqa: E402
 
 SUITES = ("everyday-admin", "everyday-fresh-steady", "everyday-reset", "jedec-client",
@@ -56,12 +55,30 @@ def smart_commands(pciaddr):
         p.close()
 
 
+# Targets met (pts-iops, pts-latency), and for everyday-admin one missed and
+# one naming no metric (a typo): that suite, and only it, must fail.
+TARGETS = """
+["pts-iops"]
+"IOPS 4 KiB R/W 0/100" = { min = 1 }
+["pts-latency"]
+"99% latency 4 KiB R/W 100/0" = { max = 100000000 }
+["everyday-admin"]
+"Identify Controller average" = { max = 0 }
+"Identify Controler average" = { max = 1000 }
+"""
+
+
 @pytest.fixture(scope="module")
 def reports(pciaddr, tmp_path_factory):
     out = tmp_path_factory.mktemp("perf")
-    proc = run_suites(pciaddr, out)
+    (out / "targets.toml").write_text(TARGETS)
+    proc = run_suites(pciaddr, out, "--perf-targets", str(out / "targets.toml"))
     print(proc.stdout[-3000:])
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)
+    assert len(failed) == 1 and failed[0].endswith("test_everyday.py::test_admin_latency"), \
+        proc.stdout[-3000:]
+    assert "target Identify Controller average:" in proc.stdout
+    assert "target 'Identify Controler average': no such metric in everyday-admin" in proc.stdout
     docs = {}
     for name in SUITES:
         render(str(out / name), charts=False)
@@ -127,6 +144,9 @@ def test_pts_iops_report(reports):
     assert t["columns"] == cols and t["rows"] == rows
     metrics = doc["data"]["metrics"]
     assert metrics["IOPS 4 KiB R/W 0/100"]["value"] == rows[0][-1]
+    assert doc["targets"] == [{"metric": "IOPS 4 KiB R/W 0/100", "value": rows[0][-1],
+                               "unit": "IOPS", "minimum": 1, "maximum": None, "passed": True}]
+    assert "<tr class='pass'><td>IOPS 4 KiB R/W 0/100</td>" in doc["html"]
     assert any(n.startswith("purge: Format NVM") for n in doc["notes"])
     assert doc["data"]["preconditioning"]["fills"] == 2
 
@@ -152,19 +172,37 @@ def test_pts_throughput_report(reports, nvme0):
                    for n in doc["notes"])
 
 
+def sparse_percentile(pairs, pct):
+    """The percentile by its definition, on [[us, count], ...]: an
+    implementation apart from perflib's, to check it."""
+    total = sum(n for _, n in pairs)
+    done = 0
+    for us, n in sorted(pairs):
+        done += n
+        if done * 100 >= pct * total * (1 - 1e-12):
+            return us
+
+
+def merge_sparse(lists):
+    out = {}
+    for pairs in lists:
+        for us, n in pairs:
+            out[us] = out.get(us, 0) + n
+    return sorted([us, n] for us, n in out.items())
+
+
 def test_pts_latency_report(reports):
     doc = reports["pts-latency"]
     sections = check_common(doc, ("Steady state", "Latency"))
     window = check_steady_state(doc)
     t = table(sections["Latency"], "Response times")
     for x, row in zip(doc["data"]["window_summary"], t["rows"]):
-        dist = dense(x["distribution"])
-        merged = percentiles.merge([dense(c["distribution"]) for r in doc["data"]["rounds"]
-                                    if r["round"] in window for c in r["cells"]
-                                    if (c["bs"], c["read_pct"]) == (x["bs"], x["read_pct"])])
-        assert dist == merged and sum(dist) == x["ios"] > 0
-        pct = [percentiles.percentile(dist, p) for p in percentiles.QOS_PERCENTILES]
-        assert row[4:8] == pct and row[8] == percentiles.maximum(dist)
+        merged = merge_sparse([c["distribution"] for r in doc["data"]["rounds"]
+                               if r["round"] in window for c in r["cells"]
+                               if (c["bs"], c["read_pct"]) == (x["bs"], x["read_pct"])])
+        assert x["distribution"] == merged and sum(n for _, n in merged) == x["ios"] > 0
+        pct = [sparse_percentile(merged, p) for p in percentiles.QOS_PERCENTILES]
+        assert row[4:8] == pct and row[8] == merged[-1][0]
         assert pct == sorted(pct) and pct[-1] <= row[8]
         assert row[3] == pytest.approx(tables.window_average(
             doc["data"]["rounds"], x["bs"], x["read_pct"], "lat_avg_us", window))
@@ -191,9 +229,9 @@ def test_qos_report(reports):
         (rp, qd) for rp in (100, 0) for qd in QUICK["qos_qdepths"]]
     t = table(sections["QoS"], "Latency percentiles")
     for x, row in zip(runs, t["rows"]):
-        dist = dense(x["distribution"])
-        assert sum(dist) == x["ios"] and row[5:9] == [percentiles.percentile(dist, p)
-                                                      for p in percentiles.QOS_PERCENTILES]
+        pairs = x["distribution"]
+        assert sum(n for _, n in pairs) == x["ios"] and row[5:9] == [
+            sparse_percentile(pairs, p) for p in percentiles.QOS_PERCENTILES]
         secs = x["iops_each_second"]
         assert len(secs) >= QUICK["qos_time"] - 1 and sum(secs) <= x["ios"]
         assert x["iops_cov_pct"] == pytest.approx(percentiles.coefficient_of_variation(secs))
@@ -241,6 +279,8 @@ def test_everyday_reports(reports):
     assert all(0 < c["ready_ms"] < c["first_io_ms"] for c in cycles)
     doc = reports["everyday-admin"]
     check_common(doc, ("Admin commands",))
+    assert [t["passed"] for t in doc["targets"]] == [False]
+    assert sum(n.startswith("FAILED target") for n in doc["notes"]) == 2
     assert all(len(v) == QUICK["admin_repeats"] and min(v) > 0
                for v in doc["data"]["samples_us"].values())
 

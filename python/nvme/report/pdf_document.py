@@ -1,6 +1,7 @@
 """report.pdf: the same content as the page, through matplotlib's PdfPages (no
 other dependency): a title page with identity, host, notes and targets, then
-one page per table (split when long) and per chart."""
+each section's text and tables (as aligned columns, continued on the next page
+when long) and one page per chart."""
 import textwrap
 
 import matplotlib
@@ -11,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .formatting import format_value  # noqa: E402
 
 A4_LANDSCAPE = (11.69, 8.27)
-ROWS_PER_PAGE = 28
 
 
 def _text_page(pdf, title, lines):
@@ -19,7 +19,8 @@ def _text_page(pdf, title, lines):
     fig.text(0.05, 0.94, title, fontsize=16, weight="bold", va="top")
     y = 0.88
     for line in lines:
-        for wrapped in textwrap.wrap(line, 130) or [""]:
+        # table lines keep their columns; prose is wrapped
+        for wrapped in ([line] if "  " in line else textwrap.wrap(line, 130)) or [""]:
             if y < 0.05:
                 pdf.savefig(fig)
                 plt.close(fig)
@@ -31,22 +32,20 @@ def _text_page(pdf, title, lines):
     plt.close(fig)
 
 
-def _table_pages(pdf, heading, item):
-    rows = [[format_value(v) for v in row] for row in item["rows"]] or [["-"] * len(item["columns"])]
-    for start in range(0, len(rows), ROWS_PER_PAGE):
-        chunk = rows[start:start + ROWS_PER_PAGE]
-        fig = plt.figure(figsize=A4_LANDSCAPE)
-        fig.text(0.05, 0.95, heading + (f": {item['caption']}" if item.get("caption") else ""),
-                 fontsize=12, weight="bold", va="top")
-        ax = fig.add_axes([0.05, 0.05, 0.9, 0.85])
-        ax.axis("off")
-        table = ax.table(cellText=chunk, colLabels=item["columns"], loc="upper center",
-                         cellLoc="right", colLoc="left")
-        table.auto_set_font_size(False)
-        table.set_fontsize(8)
-        table.scale(1, 1.3)
-        pdf.savefig(fig)
-        plt.close(fig)
+def _table_lines(item):
+    """A table as aligned text columns (numbers right, text left)."""
+    header = [str(c) for c in item["columns"]]
+    rows = [[format_value(v) for v in row] for row in item["rows"]]
+    numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
+                   for r in item["rows"]) for i in range(len(header))]
+    widths = [max(len(x) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if num else c.ljust(w)
+                         for c, w, num in zip(cells, widths, numeric)).rstrip()
+    out = [item["caption"] + ":"] if item.get("caption") else []
+    out += [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
+    return out + [""]
 
 
 def render(doc, figures, path):
@@ -63,13 +62,16 @@ def render(doc, figures, path):
                   for t in doc["targets"]] or ["  none given"]
         _text_page(pdf, doc["title"], lines)
         for s in doc["sections"]:
-            texts = [it["text"] for it in s["items"] if it["type"] == "text"]
-            if texts:
-                _text_page(pdf, s["title"], texts)
+            lines = []
             for it in s["items"]:
-                if it["type"] == "table":
-                    _table_pages(pdf, s["title"], it)
-                elif it["type"] == "figure" and it["name"] in figures:
+                if it["type"] == "text":
+                    lines += [it["text"], ""]
+                elif it["type"] == "table":
+                    lines += _table_lines(it)
+            if lines:
+                _text_page(pdf, s["title"], lines)
+            for it in s["items"]:
+                if it["type"] == "figure" and it["name"] in figures:
                     pdf.savefig(figures[it["name"]])
         _text_page(pdf, "Parameters", [f"{k}: {v}" for k, v in doc["parameters"].items()])
         info = pdf.infodict()
