@@ -21,6 +21,10 @@ import pytest
 
 import nvme as d
 
+# The suites purge with Format NVM and compare SMART counters: the test bed's
+# QEMU controller, not the software one (deselected there).
+pytestmark = pytest.mark.testbed
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "performance"))
 

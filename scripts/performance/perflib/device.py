@@ -51,6 +51,9 @@ def purge(ctrl, ns, mode):
     Format; 'none' skips it. Returns the sentence the report prints."""
     if mode == "none":
         return "no purge (purge=none): results depend on what the drive held before"
+    if not ctrl.id_data(257, 256) & 0x2:
+        return ("no purge: the controller does not support Format NVM (OACS bit 1 is 0); "
+                "results depend on what the drive held before")
     lba_size = ns.lba_size
     if mode == "auto":
         crypto = bool(ctrl.id_data(524, 524) & 0x4)
