@@ -107,9 +107,9 @@ def reports_html(reports, page_dir):
         link = (f"<a href='{html.escape(os.path.relpath(page, page_dir))}'>{html.escape(title)}</a>"
                 if page else html.escape(title))
         rows.append(f"<tr><td>{link}</td><td>{html.escape(verdict)}</td>"
-                    f"<td>{html.escape('; '.join(notes)[:400])}</td></tr>")
+                    f"<td>{html.escape('; '.join(notes))}</td></tr>")
     return ("<h2>Suite reports</h2><table><tr><th>report</th><th>targets</th><th>notes</th></tr>"
-            + "".join(rows) + "</table>")
+            + "".join(rows) + "</table><h2>Tests by area</h2>")
 
 
 def html_page(areas, title, extra=""):
@@ -127,8 +127,8 @@ def html_page(areas, title, extra=""):
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}} tr.area{{background:#eee}}
 tr.failed td{{background:#fdd}} tr.xfailed td{{background:#ffd}} tr.skipped td{{color:#777}}
 td.case{{padding-left:2em}}</style></head><body><h1>{html.escape(title)}</h1>
-<table><tr><th>area / test</th>{''.join(f'<th>{o}</th>' for o in OUTCOMES)}</tr>
-{''.join(rows)}</table>{extra}</body></html>
+{extra}<table><tr><th>area / test</th>{''.join(f'<th>{o}</th>' for o in OUTCOMES)}</tr>
+{''.join(rows)}</table></body></html>
 """
 
 

@@ -32,8 +32,11 @@ def _log_axis_plain(ax):
     ax.set_yscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
     ax.yaxis.set_major_formatter(plain)
+    low, high = ax.get_ylim()
+    # within about a decade every minor tick needs its label, else 2 and 5 suffice
+    narrow = low > 0 and high / low < 20
     ax.yaxis.set_minor_formatter(FuncFormatter(
-        lambda v, _: f"{v:,.0f}" if f"{v:.0e}"[0] in "25" else ""))
+        lambda v, _: f"{v:,.0f}" if narrow or f"{v:.0e}"[0] in "25" else ""))
     ax.grid(True, which="minor", alpha=0.15)
 
 
