@@ -19,6 +19,7 @@ def test_pts_iops(perf):
     if track != (TRACK_BS, TRACK_MIX):
         rep.note(f"tracking variable: {pts.cell_name(*track)} (the PTS's 4 KiB 0/100 is not "
                  "among the chosen block sizes and mixes)")
+    perf.estimate(rep, "IOPS", len(sizes) * len(mixes) * o["round_time"])
     perf.purge(rep)
     perf.precondition(rep)
 

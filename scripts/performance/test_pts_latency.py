@@ -19,6 +19,7 @@ def test_pts_latency(perf):
     if track != (TRACK_BS, 0):
         rep.note(f"tracking variable: {pts.cell_name(*track)} average latency (the PTS's "
                  "4 KiB 0/100 is not among the chosen block sizes and mixes)")
+    perf.estimate(rep, "latency", len(sizes) * len(mixes) * o["round_time"])
     perf.purge(rep)
     perf.precondition(rep)
     order = [(bs, mix) for mix in sorted(mixes) for bs in sorted(sizes, reverse=True)]

@@ -13,6 +13,7 @@ def test_pts_throughput(perf):
         qdepth = perf.qdepth("tp_qdepth")
     workers = o["tp_workers"]
     rep = perf.report("pts-throughput", "SNIA PTS throughput: sequential 128 KiB and 1024 KiB")
+    perf.estimate(rep, "throughput", 2 * o["round_time"], repeats=len(sizes))
     results = {}
     for bs in sorted(sizes):
         perf.purge(rep)

@@ -68,6 +68,23 @@ class PerfRun:
         self.say(f"{title}: report in {rep.out_dir}")
         return rep
 
+    def estimate(self, rep, what, round_seconds, repeats=1):
+        """Says (and notes) how long the rounds will take: window to max_rounds
+        rounds of round_seconds each, `repeats` times (purge and
+        preconditioning come on top: they depend on the drive's speed)."""
+        o = self.opts
+
+        def hours(sec):
+            return f"{sec / 3600:.1f} h" if sec >= 3600 else f"{sec / 60:.0f} min" \
+                if sec >= 60 else f"{sec:.0f} s"
+        low = o["window"] * round_seconds * repeats
+        high = o["max_rounds"] * round_seconds * repeats
+        text = (f"{what}: {o['window']} to {o['max_rounds']} rounds of {hours(round_seconds)}"
+                f"{f' x {repeats}' if repeats > 1 else ''}: {hours(low)} to {hours(high)}, "
+                "plus purge and preconditioning")
+        self.say("estimate: " + text)
+        rep.data["estimate"] = {"min_s": low, "max_s": high, "text": text}
+
     def purge(self, rep):
         self.say("purge")
         text = device.purge(self.ctrl, self.ns, self.opts["purge"])
