@@ -94,7 +94,8 @@ def test_jedec_enterprise(perf):
             [[iops, summary["mbps"], summary["lat_avg_us"], pct[99.0], pct[99.9], pct[99.99],
               pct[99.999], summary["lat_max_us"], ios]], caption="Result")
     s.chart("time_series", "iops_each_second", caption="IOs completed in every second.",
-            series={"JESD219 enterprise": each_second}, title="IOPS of every second",
+            series={"JESD219 enterprise": each_second},
+            title="IOPS of every second: JESD219 enterprise",
             ylabel="IOPS")
     s.chart("qos_curve", "qos", caption="QoS curve of the whole run.",
             distributions={"JESD219 enterprise": dist}, title="QoS: JESD219 enterprise")
