@@ -1,11 +1,15 @@
 """A test process for pynvme-top's tests: the monitor on, a software controller
 with an IO queue, and an ioworker running for argv[1] seconds. Prints "ready"
 once the worker runs."""
+import signal
 import sys
 import time
 
 import nvme as d
 
+# the tests stop it with Ctrl-C (SIGINT), also when the suite itself was
+# started with SIGINT ignored (a background job), which this process inherits
+signal.signal(signal.SIGINT, signal.default_int_handler)
 seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 d.monitor.start()
 pcie = d.Pcie("soft:null,size=64M")
