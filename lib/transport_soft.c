@@ -663,46 +663,49 @@ static int st_hot_reset(struct pn_transport *t)
 	return locked_reset(t, "hot reset (software controller: a secondary bus reset)");
 }
 
+/* A field of a 16-bit config register: its value, or -errno. */
+static int cfg_field_get(struct pn_transport *t, uint32_t offset, uint16_t mask)
+{
+	uint16_t reg;
+	int rc = st_cfg_read(t, offset, &reg, 2);
+
+	return rc ? rc : reg & mask;
+}
+
+/* Writes a field of a 16-bit config register, the other bits as read. */
+static int cfg_field_set(struct pn_transport *t, uint32_t offset, uint16_t mask, uint16_t value)
+{
+	uint16_t reg;
+	int rc = st_cfg_read(t, offset, &reg, 2);
+
+	reg = (uint16_t)((reg & ~mask) | (value & mask));
+	return rc ? rc : st_cfg_write(t, offset, &reg, 2);
+}
+
 static int st_power_state_get(struct pn_transport *t)
 {
-	uint16_t pmcsr;
-	int rc = st_cfg_read(t, CAP_PM + PCI_PM_CTRL, &pmcsr, 2);
-
-	return rc ? rc : pmcsr & PCI_PM_CTRL_STATE_MASK;
+	return cfg_field_get(t, CAP_PM + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK);
 }
 
 static int st_power_state_set(struct pn_transport *t, int state)
 {
-	uint16_t pmcsr;
-	int rc;
-
 	if (state != 0 && state != 3)
 		return pn_fail(state == 1 || state == 2 ? ENOTSUP : EINVAL,
 			       "%s: power state %d: the function has D0 and D3hot (0 and 3)", t->addr,
 			       state);
-	rc = st_cfg_read(t, CAP_PM + PCI_PM_CTRL, &pmcsr, 2);
-	pmcsr = (uint16_t)((pmcsr & ~PCI_PM_CTRL_STATE_MASK) | state);
-	return rc ? rc : st_cfg_write(t, CAP_PM + PCI_PM_CTRL, &pmcsr, 2);
+	return cfg_field_set(t, CAP_PM + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK, (uint16_t)state);
 }
 
 static int st_aspm_get(struct pn_transport *t)
 {
-	uint16_t lnkctl;
-	int rc = st_cfg_read(t, CAP_EXP + PCI_EXP_LNKCTL, &lnkctl, 2);
-
-	return rc ? rc : lnkctl & PCI_EXP_LNKCTL_ASPMC;
+	return cfg_field_get(t, CAP_EXP + PCI_EXP_LNKCTL, PCI_EXP_LNKCTL_ASPMC);
 }
 
 static int st_aspm_set(struct pn_transport *t, int aspm)
 {
-	uint16_t lnkctl;
-	int rc;
-
 	if (aspm < 0 || aspm > 3)
 		return pn_fail(EINVAL, "%s: ASPM %d is not 0..3", t->addr, aspm);
-	rc = st_cfg_read(t, CAP_EXP + PCI_EXP_LNKCTL, &lnkctl, 2);
-	lnkctl = (uint16_t)((lnkctl & ~PCI_EXP_LNKCTL_ASPMC) | aspm);
-	return rc ? rc : st_cfg_write(t, CAP_EXP + PCI_EXP_LNKCTL, &lnkctl, 2);
+	return cfg_field_set(t, CAP_EXP + PCI_EXP_LNKCTL, PCI_EXP_LNKCTL_ASPMC, (uint16_t)aspm);
 }
 
 static void st_external_reset_begin(struct pn_transport *t)
