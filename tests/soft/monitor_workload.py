@@ -18,7 +18,10 @@ ns = d.Namespace(nvme0, 1)
 q = d.Qpair(nvme0, 16)
 buf = d.Buffer(4096)
 ns.write(q, buf, 0, 8).waitdone()    # one command in the IO queue's log
-w = ns.ioworker(io_size=8, lba_random=True, read_percentage=100, time=seconds, qdepth=16)
+# throttled: a worker and a controller spinning flat out would hold both
+# cores of a small machine, and the terminal under test would starve
+w = ns.ioworker(io_size=8, lba_random=True, read_percentage=100, time=seconds, qdepth=16,
+                iops=20000)
 w.start()
 time.sleep(0.2)
 print("ready", flush=True)
