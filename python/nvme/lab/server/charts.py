@@ -4,7 +4,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -79,7 +79,10 @@ def latency_chart(curves, title):
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS[i % len(COLORS)],
                 label=f"p{c['percentile']:g}")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    # plain numbers at 1, 2, 5 x 10^n: a reader compares microseconds, not exponents
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     _firmware_axis(ax, [fw or "?" for fw in order])
     ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=len(curves))
     return _png(fig)

@@ -80,10 +80,11 @@ def cmd_generate(args):
 
 
 def cmd_upload(argv):
+    import importlib
     try:
-        from nvme.lab import upload
+        upload = importlib.import_module("nvme.lab.upload")
     except ModuleNotFoundError as e:
-        if e.name not in ("nvme.lab.upload",):
+        if e.name != "nvme.lab.upload":
             raise
         print("pynvme-lab upload: the uploader (python/nvme/lab/upload.py, nvme.lab.upload) "
               "is not in this checkout", file=sys.stderr)

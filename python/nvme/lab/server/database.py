@@ -71,7 +71,9 @@ def make_engine(url):
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(u, future=True, pool_pre_ping=True, hide_parameters=True)
+    # no pre-ping (a round trip per request): a connection the server dropped fails
+    # one request (a 5xx: the uploader retries) and the pool replaces it
+    return sa.create_engine(u, future=True, pool_recycle=3600, hide_parameters=True)
 
 
 def _alembic_config(connection):

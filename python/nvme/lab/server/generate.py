@@ -1,16 +1,15 @@
 """Fills a lab database with made-up runs for the scale benchmark: hosts, DUT
 models with firmware generations, runs of a few suites, each with its tests,
 some failing from one firmware on, some flaky, and IOPS/latency metrics that move
-with the firmware. PostgreSQL takes the rows by COPY, others by executemany."""
-import csv
+with the firmware. The rows go in by bulk.copy_rows (COPY on PostgreSQL)."""
 import datetime
-import io
 import json
 import random
 import uuid as uuidlib
 
 import sqlalchemy as sa
 
+from .bulk import copy_rows
 from .ingest import digest, ids_by_digest
 from .schema import duts, hosts, metric_keys, metrics, runs, test_names, tests
 from .tokens import utcnow
@@ -19,24 +18,6 @@ MODELS = ("Acme Falcon 2TB", "Acme Falcon 4TB", "Blue Ridge P5", "QEMU NVMe Ctrl
 SUITES = ("scripts/conformance", "tests/guest", "scripts/performance", "tests/soft")
 PERCENTILES = ("50", "99", "99_9", "99_99")
 BATCH_RUNS = 100
-
-
-def _copy(conn, table, columns, rows):
-    """COPY FROM STDIN on PostgreSQL (millions of rows in seconds), executemany elsewhere."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        for row in rows:
-            w.writerow(["\\N" if v is None else v for v in row])
-        buf.seek(0)
-        cur = conn.connection.cursor()
-        cur.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-                        buf)
-        cur.close()
-    else:
-        conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
 
 
 def _next_id(conn, table):
@@ -156,9 +137,9 @@ def generate(engine, n_runs, n_tests, seed=1, progress=None):
                                             lat * factor * rnd.uniform(0.9, 1.1), "us", None))
                         metric_id += 1
                 run_id += 1
-            _copy(conn, runs, [c.name for c in runs.columns], run_rows)
-            _copy(conn, tests, [c.name for c in tests.columns], test_rows)
-            _copy(conn, metrics, [c.name for c in metrics.columns], metric_rows)
+            copy_rows(conn, runs, [c.name for c in runs.columns], run_rows)
+            copy_rows(conn, tests, [c.name for c in tests.columns], test_rows)
+            copy_rows(conn, metrics, [c.name for c in metrics.columns], metric_rows)
             _fix_sequences(conn)
             written += len(test_rows)
         if progress:

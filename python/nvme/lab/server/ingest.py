@@ -1,17 +1,19 @@
 """Stores one upload (read by upload_format) in one transaction, idempotent by the
 run's UUID: a finished run is stored once; an unfinished one is replaced by any
-later document of it. Rows go in by bulk inserts (executemany; psycopg2 sends them
-as multi-row VALUES)."""
+later document of it. Tests and metrics go in by bulk.copy_rows (COPY on
+PostgreSQL), names by one multi-row INSERT."""
 import hashlib
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from .database import writer
+from .bulk import copy_rows
 from .schema import artifacts, duts, hosts, metric_keys, metrics, runs, test_names, tests
 from .tokens import host_id, utcnow
 
 CHUNK = 500     # names looked up per IN (...) list
+TEST_COLUMNS = ("run_id", "name_id", "outcome", "duration_s", "message", "spec_clause", "started")
+METRIC_COLUMNS = ("run_id", "key_id", "value", "unit", "series")
 
 
 class HostMismatch(Exception):
@@ -111,19 +113,16 @@ def _store(conn, doc, token_host):
     names = {digest(t["nodeid"]): {"digest": digest(t["nodeid"]), "nodeid": t["nodeid"]}
              for t in doc["tests"]}
     name_ids = ids_by_digest(conn, test_names, names)
-    if doc["tests"]:
-        conn.execute(tests.insert(), [
-            {"run_id": run_id, "name_id": name_ids[digest(t["nodeid"])], "outcome": t["outcome"],
-             "duration_s": t["duration_s"], "message": t["message"],
-             "spec_clause": t["spec_clause"], "started": t["started"]} for t in doc["tests"]])
+    copy_rows(conn, tests, TEST_COLUMNS, [
+        (run_id, name_ids[digest(t["nodeid"])], t["outcome"], t["duration_s"], t["message"],
+         t["spec_clause"], t["started"]) for t in doc["tests"]])
     keys = {digest(m["test"], m["name"]): {"digest": digest(m["test"], m["name"]),
                                            "test": m["test"], "name": m["name"]}
             for m in doc["metrics"]}
     key_ids = ids_by_digest(conn, metric_keys, keys)
-    if doc["metrics"]:
-        conn.execute(metrics.insert(), [
-            {"run_id": run_id, "key_id": key_ids[digest(m["test"], m["name"])], "value": m["value"],
-             "unit": m["unit"], "series": m["series"]} for m in doc["metrics"]])
+    copy_rows(conn, metrics, METRIC_COLUMNS, [
+        (run_id, key_ids[digest(m["test"], m["name"])], m["value"], m["unit"], m["series"])
+        for m in doc["metrics"]])
     if doc["artifacts"]:
         conn.execute(artifacts.insert(), [
             {"run_id": run_id, "test": a["test"], "name": a["name"], "kind": a["kind"],
@@ -133,13 +132,14 @@ def _store(conn, doc, token_host):
     return "updated" if existing else "new"
 
 
-def store(engine, doc, token_host):
-    """Stores the document for the token's host in one transaction; returns 'new',
-    'duplicate' or 'updated'. Two uploads of one new run at once: the second finds
-    the first's row when it tries again."""
+def store(conn, doc, token_host):
+    """Stores the document for the token's host in one transaction on the connection
+    (none may be open); returns 'new', 'duplicate' or 'updated'. Two uploads of one
+    new run at once: the second finds the first's row when it tries again."""
+    conn = conn.execution_options(writer=True)
     for attempt in range(3):
         try:
-            with writer(engine).begin() as conn:
+            with conn.begin():
                 return _store(conn, doc, token_host)
         except IntegrityError:
             if attempt == 2:

@@ -5,6 +5,7 @@ import secrets
 
 import sqlalchemy as sa
 
+from .database import writer
 from .schema import hosts, tokens
 
 PREFIX = "pynvme-lab-"
@@ -33,7 +34,7 @@ def add_token(engine, host):
     """A new token for `host` (the host is added when new); returns the token, which
     is stored nowhere but in its hashed form."""
     token = PREFIX + secrets.token_urlsafe(32)
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         hid = host_id(conn, host)
         conn.execute(tokens.insert().values(host_id=hid, token_hash=token_hash(token),
                                             created=utcnow()))

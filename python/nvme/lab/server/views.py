@@ -102,7 +102,7 @@ def upload():
     if (request.content_length or 0) > lab()["max_upload_bytes"]:
         return refuse(413, too_large())
     try:
-        body = read_body(lab()["max_upload_bytes"])
+        body = read_body(lab()["max_upload_bytes"])     # no connection held meanwhile
     except RequestEntityTooLarge:
         return refuse(413, too_large())
     try:
@@ -113,7 +113,8 @@ def upload():
         return refuse(403, f"this token is host {host!r}'s; the run is from host "
                            f"{doc['run']['host']!r}")
     try:
-        stored = store(engine, doc, host)
+        with engine.connect() as conn:
+            stored = store(conn, doc, host)
     except HostMismatch as e:
         return refuse(403, str(e))
     return jsonify({"uuid": doc["run"]["uuid"], "stored": stored}), 201 if stored == "new" else 200
@@ -126,8 +127,8 @@ def home():
     return redirect(url_for("lab.runs_page"))
 
 
-@bp.get("/runs")
 @bp.get("/api/v1/runs")
+@bp.get("/runs")  # innermost: url_for builds the page's address
 def runs_page():
     f = read_filters(request.args)
     with lab()["engine"].connect() as conn:
@@ -141,8 +142,8 @@ def runs_page():
     return answer("runs.html", data)
 
 
-@bp.get("/runs/<uuid>")
 @bp.get("/api/v1/runs/<uuid>")
+@bp.get("/runs/<uuid>")  # innermost: url_for builds the page's address
 def run_detail(uuid):
     with lab()["engine"].connect() as conn:
         data = run_page(conn, uuid)
@@ -188,8 +189,8 @@ def metric_series_png(uuid, metric_id):
     return Response(charts.series_chart(m["series"], m["name"], m["unit"]), content_type="image/png")
 
 
-@bp.get("/tests/history")
 @bp.get("/api/v1/tests/history")
+@bp.get("/tests/history")  # innermost: url_for builds the page's address
 def history_page():
     nodeid = request.args.get("nodeid", "")
     if not nodeid:
@@ -214,8 +215,8 @@ def _trend_choice(conn):
     return all_workloads, all_models, test, workload, model
 
 
-@bp.get("/trends")
 @bp.get("/api/v1/trends")
+@bp.get("/trends")  # innermost: url_for builds the page's address
 def trends_page():
     with lab()["engine"].connect() as conn:
         all_workloads, all_models, test, workload, model = _trend_choice(conn)
@@ -239,14 +240,14 @@ def trend_png(kind):
         data = trend(conn, test, workload, model) if workload is not None else None
     if data is None:
         abort(404, "no such workload")
-    where = f"{workload}" + (f" in {test}" if test else "") + (f", {model}" if model else "")
+    where = f"{workload}" + (f" · {model}" if model else "")
     png = charts.iops_chart(data["iops"], f"IOPS per firmware: {where}") if kind == "iops" else \
         charts.latency_chart(data["latency"], f"Latency percentiles per firmware: {where}")
     return Response(png, content_type="image/png")
 
 
-@bp.get("/fleet")
 @bp.get("/api/v1/fleet")
+@bp.get("/fleet")  # innermost: url_for builds the page's address
 def fleet_page():
     with lab()["engine"].connect() as conn:
         data = fleet(conn)
