@@ -101,28 +101,17 @@ def test_serve_migrates_and_serves(postgres, tmp_path):
     assert token.stdout.strip() not in out + err
 
 
-def test_upload_subcommand_dispatches_to_the_uploader(tmp_path):
+def test_upload_subcommand_dispatches_to_the_uploader(monkeypatch, capsys):
     """`pynvme-lab upload ARGS` is nvme.lab.upload.main(ARGS); a checkout without the
     uploader says so."""
-    (tmp_path / "probe.py").write_text(
-        "import sys, types\n"
-        "sys.path.insert(0, %r)\n"
-        "import nvme.lab\n"
-        "mod = types.ModuleType('nvme.lab.upload')\n"
-        "mod.main = lambda argv: print('UPLOAD', argv) or 7\n"
-        "sys.modules['nvme.lab.upload'] = mod\n"
-        "from nvme.lab.server.cli import main\n"
-        "sys.exit(main(['upload', '--server', 'http://x', '--once']))\n" % os.path.join(ROOT, "python"))
-    p = subprocess.run([sys.executable, str(tmp_path / "probe.py")], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=120)
-    assert p.returncode == 7 and "UPLOAD ['--server', 'http://x', '--once']" in p.stdout, p.stderr
-    (tmp_path / "probe2.py").write_text(
-        "import sys\n"
-        "sys.path.insert(0, %r)\n"
-        "import nvme.lab\n"
-        "sys.modules['nvme.lab.upload'] = None   # as if upload.py were missing\n"
-        "from nvme.lab.server.cli import main\n"
-        "sys.exit(main(['upload']))\n" % os.path.join(ROOT, "python"))
-    p = subprocess.run([sys.executable, str(tmp_path / "probe2.py")], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=120)
-    assert p.returncode == 2 and "the uploader" in p.stderr and "is not in this checkout" in p.stderr
+    import types
+    from nvme.lab.server.cli import main
+    uploader = types.ModuleType("nvme.lab.upload")
+    uploader.main = lambda argv: print("UPLOAD", argv) or 7
+    monkeypatch.setitem(sys.modules, "nvme.lab.upload", uploader)
+    assert main(["upload", "--server", "http://x", "--once"]) == 7
+    assert "UPLOAD ['--server', 'http://x', '--once']" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "nvme.lab.upload", None)      # as if upload.py were missing
+    assert main(["upload"]) == 2
+    err = capsys.readouterr().err
+    assert "the uploader" in err and "is not in this checkout" in err

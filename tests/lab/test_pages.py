@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import HOST, make_doc
+from conftest import HOST, Lab, make_doc
 from nvme.lab.server.tokens import add_token
 
 EVIL_MODEL = "<script>alert('model')</script>"
@@ -64,7 +64,8 @@ def test_run_list_filters(stocked):
     ("since=11/02/2026", "since: '11/02/2026' is no date (YYYY-MM-DD)"),
     ("page=0", "page: must be 1 or more"),
 ])
-def test_bad_filter_is_a_400(lab, query, message):
+def test_bad_filter_is_a_400(tmp_path, query, message):
+    lab = Lab(f"sqlite:///{tmp_path}/lab.sqlite")     # the database is not asked
     r = lab.client.get(f"/api/v1/runs?{query}")
     assert r.status_code == 400 and r.json == {"error": message}
     page = lab.client.get(f"/runs?{query}")

@@ -38,6 +38,12 @@ def _empty(ax, text):
     ax.set_xticks([])
 
 
+def _legend(ax, title=None):
+    # beside the plot, never over a line
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              title=title, title_fontsize=8)
+
+
 def thousands(value, _pos):
     return f"{value:,.0f}"
 
@@ -56,7 +62,7 @@ def iops_chart(rows, title):
     ax.yaxis.set_major_formatter(FuncFormatter(thousands))
     ax.set_ylim(bottom=0)
     _firmware_axis(ax, fws)
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    _legend(ax)
     return _png(fig)
 
 
@@ -84,7 +90,7 @@ def latency_chart(curves, title):
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     _firmware_axis(ax, [fw or "?" for fw in order])
-    ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=len(curves))
+    _legend(ax, title="percentile")
     return _png(fig)
 
 
