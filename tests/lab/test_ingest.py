@@ -211,3 +211,26 @@ def test_ingest_takes_a_run_of_500_tests_in_one_request(lab):
     assert lab.count(tests) == 1500
     from nvme.lab.server.schema import test_names
     assert lab.count(test_names) == 500
+
+
+def test_upload_cut_off_mid_store_leaves_nothing_and_is_taken_again(lab, monkeypatch):
+    """The server dies (here: an error) after the run's row and its tests went in
+    but before the commit: nothing of the run stays; the uploader's retry stores it
+    once."""
+    from nvme.lab.server import ingest
+    doc = make_doc(n_tests=50)
+    before = lab.snapshot()
+    real_copy = ingest.copy_rows
+
+    def crash_on_metrics(conn, table, columns, rows):
+        if table is metrics:
+            raise ConnectionError("the server went down mid-upload")
+        return real_copy(conn, table, columns, rows)
+    monkeypatch.setattr(ingest, "copy_rows", crash_on_metrics)
+    r = lab.post(doc)
+    assert r.status_code == 500 and "error" in r.json       # a 5xx: the uploader retries
+    assert lab.snapshot() == before
+    monkeypatch.setattr(ingest, "copy_rows", real_copy)
+    assert lab.post(doc).json["stored"] == "new"
+    assert lab.post(doc).json["stored"] == "duplicate"
+    assert lab.count(runs) == 1 and lab.count(tests) == 50

@@ -84,11 +84,16 @@ def latency_chart(curves, title):
         pts = sorted((index[r["firmware"]], r["mean"]) for r in c["firmwares"])
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS[i % len(COLORS)],
                 label=f"p{c['percentile']:g}")
-    ax.set_yscale("log")
-    # plain numbers at 1, 2, 5 x 10^n: a reader compares microseconds, not exponents
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    values = [r["mean"] for c in curves for r in c["firmwares"] if r["mean"] and r["mean"] > 0]
+    if values and max(values) / min(values) > 20:
+        # p50 to p99.99 spans decades: a log axis, labelled with plain numbers at
+        # 1, 2, 5 x 10^n (a reader compares microseconds, not exponents)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
     _firmware_axis(ax, [fw or "?" for fw in order])
     _legend(ax, title="percentile")
     return _png(fig)

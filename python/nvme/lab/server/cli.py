@@ -33,13 +33,19 @@ def _engine(url):
 
 
 def cmd_serve(args):
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class AccessLog(WSGIRequestHandler):
+        """One plain line per request (no terminal colours in a log file)."""
+
+        def log_request(self, code="-", size="-"):
+            log.info('%s "%s" %s', self.address_string(), self.requestline, code)
 
     from .app import create_app
     from .database import masked_url
     engine = _engine(args.db)
     app = create_app(args.db, engine=engine)
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=AccessLog)
     print(f"pynvme-lab: serving http://{args.host}:{server.server_port}/ "
           f"(database {masked_url(args.db)})", flush=True)
     try:

@@ -41,11 +41,16 @@ def history(conn, nodeid, model=None):
         fw["flaky"] = bool(failures and fw["passed"])
         if failures and fw["model"] not in first_failing:
             first_failing[fw["model"]] = fw["firmware"]
+    # the latest runs first (from the index alone), then only their results' rows
+    latest_runs = [run_id for (run_id,) in conn.execute(
+        sa.select(tests.c.run_id).select_from(joined).where(where)
+        .order_by(runs.c.started.desc()).limit(LATEST))]
     latest = [dict(r) for r in conn.execute(
         sa.select(runs.c.uuid, runs.c.started, runs.c.firmware, duts.c.model,
                   hosts.c.name.label("host"), tests.c.outcome, tests.c.duration_s, tests.c.message)
-        .select_from(joined.join(hosts, runs.c.host_id == hosts.c.id)).where(where)
-        .order_by(runs.c.started.desc()).limit(LATEST)).mappings()]
+        .select_from(joined.join(hosts, runs.c.host_id == hosts.c.id))
+        .where(where & tests.c.run_id.in_(latest_runs))
+        .order_by(runs.c.started.desc())).mappings()] if latest_runs else []
     return {"nodeid": nodeid, "model": model or None, "firmwares": firmwares,
             "first_failing_firmware": [{"model": m, "firmware": f} for m, f in first_failing.items()],
             "flaky_firmwares": [{"model": f["model"], "firmware": f["firmware"]}

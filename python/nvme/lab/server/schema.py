@@ -99,8 +99,8 @@ tests = sa.Table(
     sa.Column("spec_clause", sa.String(255)),
     sa.Column("started", sa.DateTime),
     sa.Index("tests_run", "run_id"),
-    # a test's history: its results in every run
-    sa.Index("tests_name_run", "name_id", "run_id"),
+    # a test's history: its outcome in every run, from the index alone
+    sa.Index("tests_name_run_outcome", "name_id", "run_id", "outcome"),
 )
 
 # what a metric is: its name within a test ("" for the run's own); trends pick keys

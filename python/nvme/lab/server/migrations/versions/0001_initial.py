@@ -90,7 +90,7 @@ def upgrade():
         sa.Column("started", sa.DateTime),
     )
     op.create_index("tests_run", "tests", ["run_id"])
-    op.create_index("tests_name_run", "tests", ["name_id", "run_id"])
+    op.create_index("tests_name_run_outcome", "tests", ["name_id", "run_id", "outcome"])
     op.create_table(
         "metric_keys",
         sa.Column("id", sa.Integer, primary_key=True),
