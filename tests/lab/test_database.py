@@ -115,3 +115,11 @@ def test_upload_subcommand_dispatches_to_the_uploader(monkeypatch, capsys):
     assert main(["upload"]) == 2
     err = capsys.readouterr().err
     assert "the uploader" in err and "is not in this checkout" in err
+
+
+def test_default_database_is_sqlite_in_the_build_folder(monkeypatch):
+    from nvme.lab.server import cli
+    monkeypatch.delenv("PYNVME_LAB_DB", raising=False)
+    assert cli.default_db() == "sqlite:///" + os.path.join(ROOT, "build", "lab", "lab.sqlite")
+    monkeypatch.setenv("PYNVME_LAB_DB", "postgresql://lab:pw@db/lab")
+    assert cli.parser().parse_args(["serve"]).db == "postgresql://lab:pw@db/lab"

@@ -1,6 +1,8 @@
 """The trend charts as PNG (matplotlib's Agg canvas, no pyplot: safe in the
 server's threads): firmware on the x axis in the order the lab first saw it."""
+import functools
 import io
+import json
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -105,3 +107,15 @@ def series_chart(points, title, unit):
     ax.plot([p[0] for p in points], [p[1] for p in points], color=COLORS[0], linewidth=1.2)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
     return _png(fig)
+
+
+@functools.lru_cache(maxsize=64)
+def _drawn(kind, title, data_json):
+    data = json.loads(data_json)
+    return iops_chart(data["iops"], title) if kind == "iops" else latency_chart(data["latency"], title)
+
+
+def cached_chart(kind, title, trend):
+    """The trend chart ('iops' or 'latency') as PNG; drawn again only when the data
+    changed (matplotlib takes 100+ ms a chart, the query a few)."""
+    return _drawn(kind, title, json.dumps(trend, sort_keys=True, default=str))

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .bulk import copy_rows
 from .schema import artifacts, duts, hosts, metric_keys, metrics, runs, test_names, tests
-from .tokens import host_id, utcnow
+from .tokens import utcnow
 
 CHUNK = 500     # names looked up per IN (...) list
 TEST_COLUMNS = ("run_id", "name_id", "outcome", "duration_s", "message", "spec_clause", "started")
@@ -78,7 +78,7 @@ def _delete_contents(conn, run_id):
         conn.execute(table.delete().where(table.c.run_id == run_id))
 
 
-def _store(conn, doc, token_host):
+def _store(conn, doc, host):
     """'new', 'duplicate' or 'updated'; raises HostMismatch."""
     run, dut = doc["run"], doc["dut"]
     now = utcnow()
@@ -87,9 +87,9 @@ def _store(conn, doc, token_host):
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=runs)
     existing = conn.execute(query).first()
-    if existing and existing.name != token_host:
+    if existing and existing.name != host.name:
         raise HostMismatch(f"run {run['uuid']} was uploaded by host {existing.name!r}, "
-                           f"not {token_host!r}")
+                           f"not {host.name!r}")
     if existing and existing.finished:
         return "duplicate"
     counts = {o: 0 for o in ("passed", "failed", "skipped", "xfailed", "xpassed", "error")}
@@ -99,7 +99,7 @@ def _store(conn, doc, token_host):
                                   "ci_job_id", "ci_job_url", "started", "ended", "finished")}
     values.update({f"n_{o}": n for o, n in counts.items()}, n_tests=len(doc["tests"]),
                   verdict=verdict(run["finished"], counts), received=now,
-                  host_id=host_id(conn, token_host), dut_id=_dut_id(conn, dut, now),
+                  host_id=host.id, dut_id=_dut_id(conn, dut, now),
                   firmware=dut and dut["firmware"], pciaddr=dut and dut["pciaddr"],
                   pcie_link_speed=dut and dut["pcie_link_speed"],
                   pcie_link_width=dut and dut["pcie_link_width"])
@@ -128,19 +128,19 @@ def _store(conn, doc, token_host):
             {"run_id": run_id, "test": a["test"], "name": a["name"], "kind": a["kind"],
              "content_type": a["content_type"], "size": len(a["data"]), "data": a["data"]}
             for a in doc["artifacts"]])
-    conn.execute(hosts.update().where(hosts.c.name == token_host).values(last_upload=now))
+    conn.execute(hosts.update().where(hosts.c.id == host.id).values(last_upload=now))
     return "updated" if existing else "new"
 
 
-def store(conn, doc, token_host):
-    """Stores the document for the token's host in one transaction on the connection
+def store(conn, doc, host):
+    """Stores the document for the token's host (a row: id, name) in one transaction on the connection
     (none may be open); returns 'new', 'duplicate' or 'updated'. Two uploads of one
     new run at once: the second finds the first's row when it tries again."""
     conn = conn.execution_options(writer=True)
     for attempt in range(3):
         try:
             with conn.begin():
-                return _store(conn, doc, token_host)
+                return _store(conn, doc, host)
         except IntegrityError:
             if attempt == 2:
                 raise

@@ -42,7 +42,6 @@ def add_token(engine, host):
 
 
 def host_of_token(conn, token):
-    """The host name the token belongs to, or None."""
-    row = conn.execute(sa.select(hosts.c.name).select_from(tokens.join(hosts))
-                       .where(tokens.c.token_hash == token_hash(token))).first()
-    return row.name if row else None
+    """The host the token belongs to (a row: id, name), or None."""
+    return conn.execute(sa.select(hosts.c.id, hosts.c.name).select_from(tokens.join(hosts))
+                        .where(tokens.c.token_hash == token_hash(token))).first()

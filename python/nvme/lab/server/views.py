@@ -109,8 +109,8 @@ def upload():
         doc = read_document(parse_json(body))
     except FormatError as e:
         return refuse(400, str(e))
-    if doc["run"]["host"] != host:
-        return refuse(403, f"this token is host {host!r}'s; the run is from host "
+    if doc["run"]["host"] != host.name:
+        return refuse(403, f"this token is host {host.name!r}'s; the run is from host "
                            f"{doc['run']['host']!r}")
     try:
         with engine.connect() as conn:
@@ -241,8 +241,8 @@ def trend_png(kind):
     if data is None:
         abort(404, "no such workload")
     where = f"{workload}" + (f" · {model}" if model else "")
-    png = charts.iops_chart(data["iops"], f"IOPS per firmware: {where}") if kind == "iops" else \
-        charts.latency_chart(data["latency"], f"Latency percentiles per firmware: {where}")
+    png = charts.cached_chart(kind, f"IOPS per firmware: {where}" if kind == "iops" else
+                              f"Latency percentiles per firmware: {where}", data)
     return Response(png, content_type="image/png")
 
 
