@@ -19,14 +19,14 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab", "server"))
 
 from nvme.lab.server import create_app  # noqa: E402
 from nvme.lab.server.database import make_engine, masked_url, upgrade  # noqa: E402
 from nvme.lab.server.generate import generate  # noqa: E402
 from nvme.lab.server.private_postgres import PrivatePostgres  # noqa: E402
 from nvme.lab.server.tokens import add_token  # noqa: E402
-from conftest import make_doc  # noqa: E402  (the tests' format-1 document)
+from lab_server_fixtures import make_doc  # noqa: E402  (the tests' format-1 document)
 
 SERVER_SETTINGS = {"shared_buffers": "512MB", "work_mem": "32MB", "maintenance_work_mem": "256MB",
                    "max_wal_size": "4GB", "checkpoint_timeout": "30min"}

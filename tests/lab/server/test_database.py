@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from conftest import HOST, ROOT, Lab, make_doc
+from lab_server_fixtures import HOST, ROOT, Lab, make_doc
 from nvme.lab.server.database import (current_revision, head_revision, make_engine, mask_secret,
                                       masked_url, upgrade)
 from nvme.lab.server.schema import metadata

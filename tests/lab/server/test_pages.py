@@ -4,11 +4,9 @@ import re
 
 import pytest
 
-from conftest import HOST, Lab, make_doc
+from lab_server_fixtures import EVIL_MESSAGE, EVIL_MODEL, HOST, Lab, make_doc
 from nvme.lab.server.tokens import add_token
 
-EVIL_MODEL = "<script>alert('model')</script>"
-EVIL_MESSAGE = "assert '<script>alert(1)</script>' == '<img src=x onerror=alert(2)>'"
 
 
 @pytest.fixture

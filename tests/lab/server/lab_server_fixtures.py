@@ -1,6 +1,7 @@
-"""The lab server's tests: each runs on SQLite and on a real PostgreSQL server (a
-private cluster started here, in a temporary folder: no service is assumed). If
-PostgreSQL cannot start, the tests error: they are never skipped."""
+"""The lab server's test fixtures and helpers (conftest.py hands the fixtures to
+pytest; the benchmark uses make_doc): each database test runs on SQLite and on a
+real PostgreSQL server (a private cluster started here, in a temporary folder: no
+service is assumed). If PostgreSQL cannot start, the tests error: never a skip."""
 import base64
 import copy
 import itertools
@@ -11,8 +12,9 @@ import uuid as uuidlib
 import pytest
 import sqlalchemy as sa
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "python"))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+if os.path.join(ROOT, "python") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "python"))
 
 from nvme.lab.server import create_app  # noqa: E402
 from nvme.lab.server.database import make_engine, upgrade  # noqa: E402
@@ -21,6 +23,8 @@ from nvme.lab.server.schema import metadata  # noqa: E402
 from nvme.lab.server.tokens import add_token  # noqa: E402
 
 HOST = "lab-host-07"
+EVIL_MODEL = "<script>alert('model')</script>"
+EVIL_MESSAGE = "assert '<script>alert(1)</script>' == '<img src=x onerror=alert(2)>'"
 _db_numbers = itertools.count()
 
 

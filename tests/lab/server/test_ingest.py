@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import HOST, make_doc
+from lab_server_fixtures import HOST, make_doc
 from nvme.lab.server.schema import artifacts, metrics, runs, tests
 from nvme.lab.server.tokens import add_token
 
@@ -184,7 +184,7 @@ def _http_post(url, token, chunks, length=None):
 def test_oversized_upload_over_http(db_url, chunked):
     """Through a real HTTP server: a body past the limit, announced by its length or
     not (chunked: cut as it is read), gets its 413 answer and nothing is stored."""
-    from conftest import Lab, LiveServer
+    from lab_server_fixtures import Lab, LiveServer
     lab = Lab(db_url, max_upload_bytes=64 << 10)
     server = LiveServer(lab.app)
     try:

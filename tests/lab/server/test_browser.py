@@ -9,8 +9,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import ROOT, Lab, LiveServer
-from test_pages import EVIL_MESSAGE, EVIL_MODEL, make_doc
+from lab_server_fixtures import EVIL_MESSAGE, EVIL_MODEL, ROOT, Lab, LiveServer, make_doc
+
 
 SHOTS = os.path.join(ROOT, "build", "lab", "screenshots")
 
