@@ -141,6 +141,16 @@ def test_trend_plot(site, browser):
     table = [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows(browser, "trend-table")]
     assert table == ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0", "2.0.1"]
     shot(browser, "trends")
+    # another model and workload through the form: the chart follows
+    Select(browser.find_element(By.ID, "t-model")).select_by_visible_text("Blue Ridge P5")
+    Select(browser.find_element(By.ID, "t-workload")).select_by_visible_text(
+        "ioworker.0 · tests/guest/test_x.py::test_0")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    WebDriverWait(browser, 30).until(lambda d: "Blue+Ridge" in d.current_url)
+    table = [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows(browser, "trend-table")]
+    assert table == ["5.1"]
+    img = browser.find_element(By.ID, "iops-chart")
+    assert browser.execute_script("return arguments[0].naturalWidth", img) == 800
 
 
 def test_fleet_page(site, browser):

@@ -113,6 +113,11 @@ def test_trends(stocked):
         png = stocked.client.get(f"/trends/{kind}.png?{q}")
         assert png.status_code == 200 and png.content_type == "image/png"
         assert png.data[:8] == b"\x89PNG\r\n\x1a\n" and len(png.data) > 10000
+    # the page's form sends one choice: "<workload> <test>"
+    other = stocked.client.get("/api/v1/trends?model=Acme+Falcon&pick=ioworker.0+"
+                               "scripts/conformance/test_x.py::test_0").json["trend"]
+    assert other["test"] == "scripts/conformance/test_x.py::test_0"
+    assert [(r["firmware"], r["mean"]) for r in other["iops"]] == [("1.3", 140000.0)]
     html = stocked.client.get("/trends").get_data(as_text=True)
     assert 'id="iops-chart"' in html and "/trends/iops.png?" in html
 

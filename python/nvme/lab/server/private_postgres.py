@@ -118,7 +118,8 @@ class PrivatePostgres:
         if self.folder is None:
             return
         if os.path.exists(os.path.join(self.folder, "data", "postmaster.pid")):
-            self._run("pg_ctl", "-D", "data", "-m", "fast", "-w", "stop", check=False)
+            # immediate: no shutdown checkpoint, the folder goes next anyway
+            self._run("pg_ctl", "-D", "data", "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
 

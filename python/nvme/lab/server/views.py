@@ -209,6 +209,9 @@ def _trend_choice(conn):
     all_models = models(conn)
     test = request.args.get("test", "")
     workload = request.args.get("workload")
+    if request.args.get("pick"):
+        # the form's one choice: "<workload> <test>" (a metric name has no space)
+        workload, _, test = request.args["pick"].partition(" ")
     if workload is None and all_workloads:
         test, workload = all_workloads[0]["test"] or "", all_workloads[0]["workload"]
     model = request.args.get("model") or (all_models[0] if all_models else None)
