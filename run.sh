@@ -1,7 +1,8 @@
 #!/bin/bash
 # pynvme's front door. On a fresh Debian 12 machine:
 #   ./run.sh main     install, build, and run the shipped scripts on the emulated SSD
-#   ./run.sh test     install, build, run the C unit tests, the Python suite on the
+#   ./run.sh test     install, build, run the C unit tests, the lab server's tests
+#                     (SQLite, a private PostgreSQL, headless Chromium), the Python suite on the
 #                     software controller (host, no VM), the conformance and guest
 #                     suites in the test bed, then again built with ASan+UBSan
 #                     (the sanitize action)
@@ -83,6 +84,9 @@ case "$action" in
     test)
         make check
         /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/host
+        # the lab server on SQLite and on a private PostgreSQL cluster it starts
+        # itself, its pages in headless Chromium (docs/lab-server.md)
+        /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/lab
         # the Python API, the ioworker and the fault tests on software
         # controllers, on the host in about two minutes
         soft_suite

@@ -9,6 +9,9 @@ PACKAGES=(
     python3-serial
     tmux
     python3-matplotlib  # the performance reports' charts and PDF (scripts/performance)
+    # the lab server (docs/lab-server.md), its PostgreSQL tests and browser tests
+    python3-flask python3-sqlalchemy python3-alembic python3-psycopg2 postgresql
+    python3-selenium chromium chromium-driver
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
