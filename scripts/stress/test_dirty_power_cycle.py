@@ -11,6 +11,8 @@ moment through the instrument (no shutdown notification), power back, then:
 """
 import time
 
+from stresslib.verdicts import fault_problems
+
 
 def test_dirty_power_cycle(stress):
     o = stress.opts
@@ -21,7 +23,7 @@ def test_dirty_power_cycle(stress):
     for n in range(1, o["power_cycles"] + 1):
         w = stress.start_worker(read_pct=0, seconds=worker_time)
         ran = stress.random_pause(o["power_run_min"], o["power_run_max"])
-        running_at_cut = w.running
+        running_at_fault = w.running
         if o["plant"] != "no_fault":
             stress.subsystem.poweroff()
         r, stop_s, hung = stress.finish_worker(w)
@@ -33,7 +35,7 @@ def test_dirty_power_cycle(stress):
         unusable = stress.usable()
         c = {"cycle": n, "run_s": ran, "writes_completed": r.io_count_write,
              "writes_in_flight": stress.in_flight(r), "stop_s": stop_s, "hung": hung,
-             "running_at_cut": running_at_cut, "reported": r.error != 0,
+             "running_at_fault": running_at_fault, "reported": r.error != 0,
              "worker_error": r.error_text or r.error, "lbas_checked": found["checked"],
              "mismatches": len(found["mismatches"]), "mismatch_list": found["mismatches"],
              "read_errors": found["read_errors"], "check": found_text,
@@ -55,17 +57,7 @@ def problems_of(cycles, expect_unsafe):
     problems = []
     for c in cycles:
         n = c["cycle"]
-        if not c["running_at_cut"]:
-            problems.append(f"cycle {n}: the workload had stopped before the cut "
-                            f"({c['worker_error']})")
-        if c["hung"]:
-            problems.append(f"cycle {n}: the worker still ran {c['stop_s']} s after the cut: "
-                            "the power loss went unnoticed (a hang)")
-        elif not c["reported"]:
-            problems.append(f"cycle {n}: the worker ended without an error: the power loss "
-                            "was not reported")
-        if c["mismatches"] or c["read_errors"]:
-            problems.append(f"cycle {n}: data lost: {c['check']}")
+        problems += fault_problems(c, f"cycle {n}", "the power cut")
         if c["usable"] != "yes":
             problems.append(f"cycle {n}: {c['usable']}")
         if expect_unsafe and c["unsafe_after"] != c["unsafe_before"] + 1:

@@ -18,6 +18,7 @@ import pytest
 
 from nvme.instruments import PCIE_ERROR_SEVERITIES
 from nvme.pcie_errors import pcie_errors
+from stresslib.verdicts import fault_problems
 
 
 def test_hot_plug_under_io(stress):
@@ -49,7 +50,8 @@ def test_hot_plug_under_io(stress):
                    f"stopped in {stop_s:.2f} s; {text}")
     unusable = stress.usable()
     rep.data["loops"] = loops
-    problems = [p for x in loops for p in loop_problems(x, "surprise removal")]
+    problems = [p for x in loops for p in fault_problems(x, f"removal {x['loop']}",
+                                                          "the surprise removal")]
     problems += [f"after the last re-insertion: {unusable}"] if unusable else []
     s = rep.section("Each removal", (
         f"Surprise removal ({inst}) at a random {o['reset_run_min']:g}-{o['reset_run_max']:g} s "
@@ -128,15 +130,3 @@ def test_pcie_errors_under_io(stress):
                                       for sev in PCIE_ERROR_SEVERITIES]},
             title="Verified IO around PCIe errors", xlabel="severity", ylabel="IOs")
     assert not stress.finish(rep, problems), "; ".join(problems[:10])
-
-
-def loop_problems(x, fault):
-    n = x["loop"]
-    if not x["running_at_fault"]:
-        yield f"{fault} {n}: the workload had stopped before it ({x['worker_error']})"
-    if x["hung"]:
-        yield f"{fault} {n}: the worker still ran {x['stop_s']} s after it (a hang)"
-    elif not x["reported"]:
-        yield f"{fault} {n}: the worker ended without an error: unreported"
-    if x["mismatches"] or x["read_errors"]:
-        yield f"{fault} {n}: data lost: {x['check']}"

@@ -36,6 +36,10 @@ def test_illegal_commands_under_io(stress):
     workers = [stress.start_worker(50, o["illegal_time"], region=(i * part, (i + 1) * part))
                for i in range(o["illegal_workers"])]
     sent, by_kind, accepted, hangs, unresponsive = [], {}, [], [], []
+    if o["plant"] == "drop":
+        # self-check: the controller never answers the first illegal command
+        stress.pcie.inject("drop", sqid=0, count=1)
+        stress.ctrl.timeout = 2000
     t0 = time.monotonic()
     while any(w.running for w in workers) and len(sent) < o["illegal_commands"]:
         cmd = gen.draw()
@@ -97,8 +101,8 @@ def test_illegal_commands_under_io(stress):
                                                   if not t.startswith(("00/00", "no completion")))
                                               for k in kinds]},
             title="Illegal admin commands under IO", xlabel="kind", ylabel="commands")
-    e = rep.section("Each command", "In the order sent (the first 500).")
+    e = rep.section("Each command", "In the order sent (the first 200; report.json has all).")
     e.table(["#", "kind", "command", "status"],
-            [[i + 1, c["kind"], c["command"], c["status"]] for i, c in enumerate(sent[:500])],
+            [[i + 1, c["kind"], c["command"], c["status"]] for i, c in enumerate(sent[:200])],
             caption="Commands")
     assert not stress.finish(rep, problems), "; ".join(problems[:10])

@@ -7,6 +7,7 @@ region's data reads back (completed writes only), the drive takes IO."""
 import time
 
 from stresslib import resets
+from stresslib.verdicts import fault_problems
 
 
 def test_reset_under_io(stress):
@@ -29,7 +30,7 @@ def test_reset_under_io(stress):
         kind = order.pop()
         w = stress.start_worker(read_pct=50, seconds=worker_time)
         at = stress.random_pause(o["reset_run_min"], o["reset_run_max"])
-        running_at_reset = w.running
+        running_at_fault = w.running
         t0 = time.monotonic()
         if o["plant"] == "no_fault":
             done, error = True, None
@@ -40,7 +41,7 @@ def test_reset_under_io(stress):
         r, stop_s, hung = stress.finish_worker(w)
         loop = {"loop": n, "kind": kind, "at_s": at, "reset_s": reset_s,
                 "reset_returned": done, "reset_error": repr(error) if error else None,
-                "running_at_reset": running_at_reset, "ios_completed":
+                "running_at_fault": running_at_fault, "ios_completed":
                 r.io_count_read + r.io_count_nonread, "in_flight": stress.in_flight(r),
                 "stop_s": stop_s, "hung": hung, "reported": r.error != 0,
                 "worker_error": r.error_text or r.error}
@@ -72,21 +73,10 @@ def problems_of(loops):
         n, kind = x["loop"], x["kind"]
         if not x["reset_returned"]:
             problems.append(f"loop {n}: {kind} did not return within the bound (a hang)")
-            continue
-        if x["reset_error"]:
+        elif x["reset_error"]:
             problems.append(f"loop {n}: {kind} failed: {x['reset_error']}")
-            continue
-        if not x["running_at_reset"]:
-            problems.append(f"loop {n}: the workload had stopped before the {kind} "
-                            f"({x['worker_error']})")
-        if x["hung"]:
-            problems.append(f"loop {n}: the worker still ran {x['stop_s']} s after the {kind}: "
-                            "outstanding IO neither completed nor reported (a hang)")
-        elif not x["reported"]:
-            problems.append(f"loop {n}: the worker ended without an error after the {kind}: "
-                            "the reset went unreported")
-        if x["mismatches"] or x["read_errors"]:
-            problems.append(f"loop {n}: data lost after the {kind}: {x['check']}")
+        else:
+            problems += fault_problems(x, f"loop {n}", f"the {kind} reset")
     return problems
 
 

@@ -10,9 +10,10 @@ write completed before the fault, and a verified read of it must match:
 Namespace.verify_counts() counts them ("LBAs checked"), a sequential pass
 of verified reads over the region checks them.
 
-A worker stops at its first mismatch; the pass then goes on from the LBA
-after it, so every mismatch is found (up to `max_listed`, then the count
-says "at least").
+A worker stops at its first mismatch (in completion order: reads of lower
+LBAs may have been in flight); the LBAs on both sides of it are then read
+again, so every mismatch is found (up to `max_listed`, then the count says
+"at least").
 """
 import warnings
 
@@ -31,28 +32,34 @@ def read_back(ns, region_lbas, qdepth=16, chunk_lbas=64, max_listed=32):
     counts = ns.verify_counts(0, region_lbas)
     found = {"checked": counts["written"] + counts["zeroes"], "unknown": counts["unknown"],
              "mismatches": [], "read_errors": [], "complete": True, "reads": 0}
-    start = 0
-    while start < region_lbas:
+    todo = [(0, region_lbas)]          # ranges still to read, [start, end)
+    while todo:
+        start, end = todo.pop()
+        if start >= end:
+            continue
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")   # the worker's own warning is in the result
-            r = ns.ioworker(io_size=min(chunk_lbas, region_lbas - start), lba_random=False,
-                            read_percentage=100, region_start=start, region_end=region_lbas,
+            r = ns.ioworker(io_size=min(chunk_lbas, end - start), lba_random=False,
+                            read_percentage=100, region_start=start, region_end=end,
                             lba_start=start, qdepth=qdepth).start().close()
         found["reads"] += r.io_count_read
         if r.error == 0:
-            break
+            continue
         if r.error == MISCOMPARE and "mismatch_lba" in r:
-            found["mismatches"].append({"lba": r.mismatch_lba,
-                                        "expected_crc": r.mismatch_expected_crc,
+            m = r.mismatch_lba
+            found["mismatches"].append({"lba": m, "expected_crc": r.mismatch_expected_crc,
                                         "found_crc": r.mismatch_found_crc})
             if len(found["mismatches"]) >= max_listed:
                 found["complete"] = False
                 break
-            start = r.mismatch_lba + 1
+            # reads of lower LBAs were in flight too and a mismatch among them
+            # went unrecorded (the worker keeps its first error): both sides again
+            todo += [(m + 1, end), (start, m)]
             continue
-        found["read_errors"].append(f"reads from LBA {start}: {r.error_text or r.error}")
+        found["read_errors"].append(f"reads of LBAs {start}-{end - 1}: {r.error_text or r.error}")
         found["complete"] = False
         break
+    found["mismatches"].sort(key=lambda x: x["lba"])
     return found
 
 

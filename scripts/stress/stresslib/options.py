@@ -37,7 +37,9 @@ FULL = {
     "endurance_read_pct": 50,
     # bounds: nothing waits longer than this for a worker to stop after a fault
     "fault_stop_bound": 60.0,
-    # a self-check of the suite (docs/stress.md): none, corrupt, no_fault
+    # a self-check of the suites (docs/stress.md): none; corrupt (data lost behind the
+    # driver's back); no_fault (the fault is not made: must count as unreported);
+    # drop (software controller: an illegal command is never answered)
     "plant": "none",
 }
 
@@ -53,7 +55,7 @@ SHORT = dict(FULL, **{
 
 PROFILES = {"full": FULL, "short": SHORT}
 RESET_KINDS = ("controller", "nssr", "flr", "hot_reset", "slot_power")
-PLANTS = ("none", "corrupt", "no_fault")
+PLANTS = ("none", "corrupt", "no_fault", "drop")
 FLOATS = {"power_run_min", "power_run_max", "power_off_time", "reset_run_min", "reset_run_max",
           "hotplug_out_time", "fault_stop_bound"}
 TEXTS = {"region", "write_cache", "reset_kinds", "plant"}
