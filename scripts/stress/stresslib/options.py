@@ -9,7 +9,7 @@ the namespace, from LBA 0: every suite writes and checks data there only.
 import re
 
 FULL = {
-    "region": "100%",            # LBAs the suites write and check, from LBA 0
+    "region": "16g",             # LBAs the suites write and check, from LBA 0 (or "100%")
     "io_size": 8,                # LBAs per IO of the verified workloads
     "qdepth": 64,                # IOs in flight per worker (+1 queue entry)
     "write_cache": "off",        # off: Volatile Write Cache disabled (completed = durable); keep
