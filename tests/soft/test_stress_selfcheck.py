@@ -20,8 +20,9 @@ ADDR = "soft:size=64M"
 
 
 def run_suite(tmp_path, test, *options):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), PYNVME_REPORT_DEFER="1",
-               PYNVME_MONITOR="0")
+    # the nvme the tests run with (the sanitizer build's, under tools/sanitize-run)
+    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH") or os.path.join(ROOT, "python"),
+               PYNVME_REPORT_DEFER="1", PYNVME_MONITOR="0")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--pciaddr={ADDR}",
            "--stress-profile=short", f"--stress-out={tmp_path}",
            os.path.join(ROOT, "scripts", "stress", test)]
