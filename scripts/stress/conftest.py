@@ -74,7 +74,17 @@ def stress_settings(request):
     return profile, opts, given, os.path.abspath(out), expect == "yes"
 
 
-def _instrument(config, pcie):
+@pytest.fixture(scope="session")
+def _lasting_instruments():
+    """Instruments that outlive a test's Pcie (the test bed's monitor, a
+    Quarch module's connection: seconds to set up, under TCG), by spec."""
+    kept = {}
+    yield kept
+    for inst in kept.values():
+        inst.close()
+
+
+def _instrument(config, pcie, kept):
     from nvme.instruments import open_instrument
     spec = config.getoption("--instrument", default=None)
     if not spec:
@@ -84,11 +94,16 @@ def _instrument(config, pcie):
             spec = "testbed"
         else:
             return None
-    return open_instrument(spec, pcie)
+    if spec.startswith("soft"):
+        return open_instrument(spec, pcie)      # acts on this very Pcie object
+    key = (spec, str(pcie.addr))
+    if key not in kept:
+        kept[key] = open_instrument(spec, pcie)
+    return kept[key]
 
 
 @pytest.fixture
-def stress(request, stress_settings, pcie, nvme0, nvme0n1):
+def stress(request, stress_settings, _lasting_instruments, pcie, nvme0, nvme0n1):
     profile, opts, given, out, expect_unsafe = stress_settings
     capture = request.config.pluginmanager.getplugin("capturemanager")
 
@@ -96,17 +111,17 @@ def stress(request, stress_settings, pcie, nvme0, nvme0n1):
         with capture.global_and_fixture_disabled():
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
-    instrument = _instrument(request.config, pcie)
+    instrument = _instrument(request.config, pcie, _lasting_instruments)
+    soft = str(pcie.addr).startswith("soft")
     try:
         run = StressRun(pcie, nvme0, nvme0n1, instrument, profile, opts, given, out,
                         expect_unsafe, say)
     except options.OptionError as e:
-        if instrument:
+        if instrument and soft:
             instrument.close()
         pytest.fail(f"stress options: {e}", pytrace=False)
     yield run
     nvme0n1.verify_enable(False)
-    if instrument:
-        if str(pcie.addr).startswith("soft"):
-            pcie.inject_clear()    # a failed loop must not leave the next test without power
+    if instrument and soft:
+        pcie.inject_clear()    # a failed loop must not leave the next test without power
         instrument.close()
