@@ -38,6 +38,7 @@ def test_dirty_power_cycle(stress):
              "running_at_fault": running_at_fault, "reported": r.error != 0,
              "worker_error": r.error_text or r.error, "lbas_checked": found["checked"],
              "mismatches": len(found["mismatches"]), "mismatch_list": found["mismatches"],
+             "readback_reads": found["reads"],
              "read_errors": found["read_errors"], "check": found_text,
              "unsafe_before": before["unsafe_shutdowns"], "unsafe_after": after["unsafe_shutdowns"],
              "power_cycles_before": before["power_cycles"],
@@ -80,11 +81,12 @@ def fill_report(rep, cycles, stress):
         "worker's IOs sent and not completed; their LBAs are not checked (the drive may hold "
         "the old or the new data)."))
     s.table(["cycles", "writes completed", "writes in flight at the cuts", "LBAs checked (last)",
-             "mismatches", "hangs", "cuts not reported", "unsafe shutdowns counted",
-             "power cycles counted"],
+             "read-back reads", "mismatches", "hangs", "cuts not reported",
+             "unsafe shutdowns counted", "power cycles counted"],
             [[total, sum(c["writes_completed"] for c in cycles),
               sum(c["writes_in_flight"] for c in cycles),
               cycles[-1]["lbas_checked"] if cycles else 0,
+              sum(c["readback_reads"] for c in cycles),
               sum(c["mismatches"] for c in cycles), sum(c["hung"] for c in cycles),
               sum(not c["reported"] for c in cycles), unsafe, power]], caption="All cycles")
     s.text("Unsafe Shutdowns: " + (
@@ -112,7 +114,10 @@ def fill_report(rep, cycles, stress):
             series={"LBAs checked": [c["lbas_checked"] for c in cycles]},
             title="Dirty power cycles: LBAs checked after each cut", xlabel="cycle",
             ylabel="LBAs")
-    t.chart("line_chart", "smart_counters", caption="SMART counters after each cycle.", x=x,
+    t.chart("line_chart", "smart_counters", caption="SMART counters after each cycle, and the "
+            "Unsafe Shutdowns a drive keeping score reaches.", x=x,
             series={"Unsafe Shutdowns": [c["unsafe_after"] for c in cycles],
+                    "Unsafe Shutdowns expected (one per cut)":
+                        [cycles[0]["unsafe_before"] + c["cycle"] for c in cycles],
                     "Power Cycles": [c["power_cycles_after"] for c in cycles]},
             title="SMART Unsafe Shutdowns and Power Cycles", xlabel="cycle", ylabel="count")

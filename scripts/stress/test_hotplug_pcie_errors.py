@@ -45,7 +45,8 @@ def test_hot_plug_under_io(stress):
                       "in_flight": stress.in_flight(r), "stop_s": stop_s, "hung": hung,
                       "reported": r.error != 0, "worker_error": r.error_text or r.error,
                       "lbas_checked": found["checked"], "mismatches": len(found["mismatches"]),
-                      "read_errors": found["read_errors"], "check": text})
+                      "read_errors": found["read_errors"], "check": text,
+                      "readback_reads": found["reads"]})
         stress.say(f"removal {n} after {at:.2f} s: {loops[-1]['in_flight']} IOs cut off, worker "
                    f"stopped in {stop_s:.2f} s; {text}")
     unusable = stress.usable()
@@ -61,7 +62,7 @@ def test_hot_plug_under_io(stress):
              "LBAs checked", "mismatches", "worker's error"],
             [[x["loop"], x["at_s"], x["ios_completed"], x["in_flight"], x["stop_s"],
               "yes" if x["reported"] else "NO", x["lbas_checked"], x["mismatches"],
-              str(x["worker_error"])[:90]] for x in loops], caption="Per removal")
+              str(x["worker_error"])[:50]] for x in loops], caption="Per removal")
     s.chart("line_chart", "removal_stop_time", caption="Seconds from the removal until the "
             "worker had stopped with an error.", x=[x["loop"] for x in loops],
             series={"worker stop (s)": [x["stop_s"] for x in loops]},
@@ -99,7 +100,7 @@ def test_pcie_errors_under_io(stress):
                       "in_flight": stress.in_flight(r), "stop_s": stop_s, "hung": hung,
                       "worker_error": r.error_text or r.error, "lbas_checked": found["checked"],
                       "mismatches": len(found["mismatches"]), "read_errors": found["read_errors"],
-                      "check": text})
+                      "check": text, "readback_reads": found["reads"]})
         stress.say(f"{severity} error {n} after {at:.2f} s: status {decoded}; worker "
                    f"{'stopped: ' + str(r.error_text) if r.error else 'went on'}; {text}")
     unusable = stress.usable()

@@ -50,7 +50,7 @@ def test_reset_under_io(stress):
             found, text = stress.check_data()
             loop.update(lbas_checked=found["checked"], mismatches=len(found["mismatches"]),
                         read_errors=found["read_errors"], check=text,
-                        mismatch_list=found["mismatches"])
+                        mismatch_list=found["mismatches"], readback_reads=found["reads"])
         else:
             loop.update(lbas_checked=0, mismatches=0, read_errors=[], check="not checked")
         loops.append(loop)
@@ -92,18 +92,20 @@ def fill_report(rep, loops, kinds, stress):
     for kind in kinds:
         mine = [x for x in loops if x["kind"] == kind]
         rows.append([kind, len(mine), sum(x["ios_completed"] for x in mine),
+                     sum(x.get("readback_reads", 0) for x in mine),
                      sum(x["in_flight"] for x in mine), sum(x["reported"] for x in mine),
                      sum(x["hung"] or not x["reset_returned"] for x in mine),
                      sum(x["mismatches"] for x in mine),
                      max((x["stop_s"] for x in mine), default=0)])
-    s.table(["reset kind", "loops", "IOs verified", "IOs cut off", "faults reported", "hangs",
+    s.table(["reset kind", "loops", "IOs completed (verified)", "read-back reads",
+             "IOs cut off", "faults reported", "hangs",
              "mismatches", "slowest stop (s)"], rows, caption="By reset kind")
     t = rep.section("Each loop")
     t.table(["loop", "kind", "reset after (s)", "reset took (s)", "IOs completed", "IOs cut off",
              "worker stop (s)", "reported", "LBAs checked", "mismatches", "worker's error"],
             [[x["loop"], x["kind"], x["at_s"], x["reset_s"], x["ios_completed"], x["in_flight"],
               x["stop_s"], "yes" if x["reported"] else "NO", x["lbas_checked"], x["mismatches"],
-              str(x["worker_error"])[:90]] for x in loops], caption="Per loop")
+              str(x["worker_error"])[:50]] for x in loops], caption="Per loop")
     t.chart("bar_chart", "stop_time_by_kind", caption="Slowest and mean time from the reset "
             "until the worker had stopped, per kind.", categories=kinds,
             series={"mean (s)": [round(sum(x["stop_s"] for x in loops if x["kind"] == k) /

@@ -39,9 +39,11 @@ class StressRun:
         if ctrl.mdts and self.io_size * ns.lba_size > ctrl.mdts:
             raise options.OptionError(f"io_size {self.io_size} LBAs is above the controller's "
                                       f"maximum transfer ({ctrl.mdts} B)")
-        self.rng = random.Random(time.time_ns())
+        # the moments of the faults and the order of the reset kinds (the
+        # report gives the seed; the driver's own is pytest's --seed)
+        self.seed = time.time_ns() & 0xffffffff
+        self.rng = random.Random(self.seed)
         self.vwc_present = bool(ctrl.id_data(525, 525) & 1)
-        self.notes = []
         ns.verify_enable(True)
         self.apply_write_cache()
 
@@ -60,8 +62,7 @@ class StressRun:
         rep.parameters["region"] = (f"LBA 0 to {self.region - 1} "
                                     f"({self.region * self.ns.lba_size / 1e6:.1f} MB)")
         rep.parameters["volatile write cache"] = self.write_cache_text()
-        for n in self.notes:
-            rep.note(n)
+        rep.parameters["seed of the fault moments"] = self.seed
         self.say(f"{title}: report in {rep.out_dir}")
         return rep
 
