@@ -91,7 +91,13 @@ class StressRun:
         cache on does not promise. Again after every reset or power-on: the
         feature comes back to its default there."""
         if self.vwc_present and self.opts["write_cache"] == "off":
-            self.ctrl.setfeatures(VWC_FEATURE, cdw11=0).waitdone()
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")    # a refusal: checked below
+                self.ctrl.setfeatures(VWC_FEATURE, cdw11=0).waitdone()
+            if self.ctrl.getfeatures(VWC_FEATURE).waitdone() & 1:
+                raise options.OptionError("the drive did not turn its volatile write cache off "
+                                          "(Set Features 06h); run with write_cache=keep to "
+                                          "test with the cache on")
 
     def reinit(self):
         """Controller.reset() after a fault, then the write cache setting."""
