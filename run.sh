@@ -12,16 +12,20 @@
 #                     their quick profile on the emulated SSD, reports in build/perf/;
 #                     with --pciaddr=BDF on a drive of this machine instead (default
 #                     profile there: full, the specifications' lengths: days)
+#   ./run.sh stress   the stress suites (dirty power cycles, resets, hot plug, PCIe
+#                     errors, illegal commands, endurance) in their short profile in
+#                     the test bed, reports in build/stress/; with --pciaddr=BDF on a
+#                     drive of this machine instead (full profile: docs/stress.md)
 #   ./run.sh shell    a root shell in the test-bed guest (NVMe bound to vfio-pci)
-# Extra arguments after the action go to pytest (main, test, sanitize, perf) or
+# Extra arguments after the action go to pytest (main, test, sanitize, perf, stress) or
 # to the test bed (shell).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 action=${1:-}
 [ $# -gt 0 ] && shift
 case "$action" in
-    main|test|sanitize|shell|perf) ;;
-    *) echo "usage: $0 main|test|sanitize|shell|perf [args...]" >&2; exit 2 ;;
+    main|test|sanitize|shell|perf|stress) ;;
+    *) echo "usage: $0 main|test|sanitize|shell|perf|stress [args...]" >&2; exit 2 ;;
 esac
 tools/install-deps.sh
 make -j"$(nproc)" >/dev/null
@@ -37,6 +41,11 @@ soft_suite() {
     PYTHONPATH=python PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues_soft.toml \
         /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEX --pciaddr=$SOFT_ADDR \
         scripts/conformance
+    # the stress suites' short profile (docs/stress.md), the software controller's
+    # own faults; reports as JSON only (the test bed's run draws its charts)
+    PYTHONPATH=python PYNVME_REPORT_DEFER=1 /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+        -rfEs --pciaddr=$SOFT_ADDR --stress-profile=short --stress-out=build/stress-soft \
+        scripts/stress
 }
 # Reports written in the test bed are drawn here: matplotlib on the guest's
 # emulated CPU takes minutes per report (python3 -m nvme.report).
@@ -47,6 +56,10 @@ if [ "$action" = perf ] && printf '%s\n' "$@" | grep -q '^--pciaddr'; then
     # a real drive bound to vfio-pci on this machine: no test bed
     PYTHONPATH=python exec /usr/bin/python3 -m pytest -p no:cacheprovider -rfE \
         scripts/performance "$@"
+fi
+if [ "$action" = stress ] && printf '%s\n' "$@" | grep -q '^--pciaddr'; then
+    PYTHONPATH=python exec /usr/bin/python3 -m pytest -p no:cacheprovider -rfEs \
+        scripts/stress "$@"
 fi
 # the guest kernel and the patched QEMU (built once, cached outside the clone:
 # tools/testbed/build-qemu.sh), before any test boots a guest
@@ -72,6 +85,7 @@ case "$action" in
         rc=0
         $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" || rc=$?
         render_reports build/main/perf
+        render_reports build/main/stress
         exit $rc ;;
     perf)
         rc=0
@@ -80,6 +94,16 @@ case "$action" in
             /usr/bin/python3 -m pytest -p no:cacheprovider -rfE --pciaddr=0000:01:00.0 \
             scripts/performance "$@" || rc=$?
         render_reports build/perf
+        exit $rc ;;
+    stress)
+        rc=0
+        $TESTBED run --config tools/testbed/configs/test.toml --env PYNVME_REPORT_DEFER=1 \
+            --env PYNVME_STRESS_PROFILE="${PYNVME_STRESS_PROFILE:-short}" \
+            --env PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS="${PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS:-no}" \
+            --env PYNVME_STRESS_OPTIONS="${PYNVME_STRESS_OPTIONS:-}" -- \
+            /usr/bin/python3 -m pytest -p no:cacheprovider -rfEs --pciaddr=0000:01:00.0 \
+            scripts/stress "$@" || rc=$?
+        render_reports build/stress
         exit $rc ;;
     test)
         make check
@@ -96,8 +120,21 @@ case "$action" in
             --env PYNVME_KNOWN_ISSUES=scripts/conformance/known_issues.toml -- \
             /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 -q -rfEX \
             scripts/conformance
-        $TESTBED run --config tools/testbed/configs/test.toml -- \
-            /usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0 tests/guest "$@"
+        # tests/guest, then in the same guest (one boot less) the stress suites'
+        # short profile (docs/stress.md, about 2 minutes), their reports drawn here
+        # afterwards. QEMU 7.2 counts no unsafe shutdowns in SMART: the dirty power
+        # cycle reports the count instead of asserting it (set
+        # PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS=yes with a QEMU that keeps score).
+        rc=0
+        $TESTBED run --config tools/testbed/configs/test.toml \
+            --env PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS="${PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS:-no}" \
+            -- /bin/sh -c 'pytest="/usr/bin/python3 -m pytest -p no:cacheprovider --pciaddr=0000:01:00.0"
+                $pytest tests/guest "$@"; guest=$?
+                PYNVME_REPORT_DEFER=1 $pytest -q -rfEs --stress-profile=short \
+                    --stress-out=build/stress scripts/stress; stress=$?
+                [ $guest = 0 ] && [ $stress = 0 ]' sh "$@" || rc=$?
+        render_reports build/stress
+        [ $rc = 0 ]
         sanitize ;;
     sanitize)
         sanitize "$@" ;;

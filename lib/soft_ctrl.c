@@ -216,6 +216,7 @@ static void ctrl_enable(struct soft_ctrl *c, uint32_t cc)
 		return;
 	}
 	c->enabled = true;
+	c->shut_down = false;
 	sc_reg_write(c, NVME_REG_CSTS, NVME_CSTS_RDY_MASK << NVME_CSTS_RDY_SHIFT);
 }
 
@@ -241,6 +242,7 @@ static void cc_changed(struct soft_ctrl *c, uint32_t cc)
 		csts &= ~(NVME_CSTS_SHST_MASK << NVME_CSTS_SHST_SHIFT);
 		csts |= NVME_CSTS_SHST_CMPLT << NVME_CSTS_SHST_SHIFT;
 		sc_reg_write(c, NVME_REG_CSTS, csts);
+		c->shut_down = true;
 		sc_drop_all_queues(c);
 		c->enabled = false;
 	}
@@ -406,6 +408,8 @@ int soft_ctrl_create(const struct soft_ctrl_config *cfg, struct soft_ctrl **out)
 	c->cfg.serial = c->serial;
 	c->cfg.model = c->model;
 	c->mbox_hang = c->mbox_gone = -1;
+	c->power_cycles = 1;      /* powered on once, when created */
+	c->shut_down = true;      /* never enabled: nothing at risk yet */
 	pthread_mutex_init(&c->mbox_lock, NULL);
 	pthread_mutex_init(&c->forget_lock, NULL);
 	pthread_mutex_init(&c->reg_lock, NULL);

@@ -425,7 +425,8 @@ static uint32_t build_log(struct soft_ctrl *c, uint8_t lid, uint8_t *page, uint3
 		put_le64(s->data_units_written, (c->bytes_written / 512 + 999) / 1000);
 		put_le64(s->host_reads, c->host_reads);
 		put_le64(s->host_writes, c->host_writes);
-		put_le64(s->power_cycles, 1);
+		put_le64(s->power_cycles, c->power_cycles);
+		put_le64(s->unsafe_shutdowns, c->unsafe_shutdowns);
 		put_le64(s->media_errors, c->media_errors);
 		put_le64(s->num_err_log_entries, c->error_count);
 		s->temp_sensor[0] = SC_TEMP_NOW;

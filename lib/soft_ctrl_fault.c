@@ -158,6 +158,10 @@ void sc_mailbox_handle(struct soft_ctrl *c, uint64_t seq)
 	c->mbox_fatal = false;
 	if (c->mbox_gone >= 0 && c->mbox_gone != c->gone) {
 		c->gone = c->mbox_gone;
+		if (c->gone && !c->shut_down)
+			c->unsafe_shutdowns++;
+		if (!c->gone)
+			c->power_cycles++;
 		sc_drop_all_queues(c);
 		c->enabled = false;
 		c->fatal = false;

@@ -161,6 +161,14 @@ struct soft_ctrl {
 	uint64_t bytes_read, bytes_written;
 	uint64_t host_reads, host_writes;
 	uint64_t media_errors;
+	/* SMART's Power Cycles and Unsafe Shutdowns, counted across slot
+	 * power and surprise removal (the `gone` state), so a dirty power
+	 * cycle test can check them on the host: a loss of power while the
+	 * controller had not completed a shutdown (CC.SHN) since it was last
+	 * enabled is unsafe. */
+	uint64_t power_cycles;
+	uint64_t unsafe_shutdowns;
+	bool shut_down;           /* CC.SHN completed since the last enable */
 
 	struct soft_ctrl_stats stats;  /* written by the thread, read atomically */
 	uint64_t busy_tsc;        /* stats.busy_ns in TSC ticks (atomic) */

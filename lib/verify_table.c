@@ -71,6 +71,22 @@ enum pn_verify_state pn_verify_state_of(const struct pn_verify_table *t, uint64_
 	return e == PN_VERIFY_ZEROES ? PN_VERIFY_STATE_ZEROES : PN_VERIFY_STATE_CRC;
 }
 
+void pn_verify_count_states(const struct pn_verify_table *t, uint64_t slba, uint64_t nlb,
+			    uint64_t counts[3])
+{
+	uint64_t n = covered(t, slba, nlb);
+
+	counts[PN_VERIFY_STATE_UNKNOWN] = nlb - n;
+	counts[PN_VERIFY_STATE_ZEROES] = 0;
+	counts[PN_VERIFY_STATE_CRC] = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t e = t->entries[slba + i];
+
+		counts[e == PN_VERIFY_UNKNOWN ? PN_VERIFY_STATE_UNKNOWN :
+		       e == PN_VERIFY_ZEROES ? PN_VERIFY_STATE_ZEROES : PN_VERIFY_STATE_CRC]++;
+	}
+}
+
 void pn_verify_record_write(struct pn_verify_table *t, uint64_t slba, uint64_t nlb,
 			    const void *data)
 {

@@ -82,6 +82,13 @@ static inline uint32_t pn_verify_entry_of_crc(uint32_t crc)
 /* The state of one LBA (unknown for LBAs beyond the table). */
 enum pn_verify_state pn_verify_state_of(const struct pn_verify_table *t, uint64_t lba);
 
+/* Counts the states of LBAs [slba, slba + nlb) in counts[], indexed by enum
+ * pn_verify_state; LBAs beyond the table count as unknown. What a test that
+ * checks data after a fault reports as "LBAs checked": those whose last
+ * write completed (a CRC) or that must read zeroes. */
+void pn_verify_count_states(const struct pn_verify_table *t, uint64_t slba, uint64_t nlb,
+			    uint64_t counts[3]);
+
 /* Records a completed write of nlb LBAs from slba whose data is `data`
  * (nlb * lba_size bytes). LBAs beyond the table are ignored. */
 void pn_verify_record_write(struct pn_verify_table *t, uint64_t slba, uint64_t nlb,

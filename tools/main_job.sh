@@ -16,12 +16,18 @@ fi
 # host (run.sh main): matplotlib on the emulated CPU takes minutes per report.
 export PYNVME_PERF_PROFILE="${PYNVME_PERF_PROFILE:-quick}"
 export PYNVME_PERF_OUT="${PYNVME_PERF_OUT:-$out/perf}"
+# The stress suites (scripts/stress) likewise run their short profile here
+# (the full one takes days: docs/stress.md), reports in build/main/stress/.
+export PYNVME_STRESS_PROFILE="${PYNVME_STRESS_PROFILE:-short}"
+export PYNVME_STRESS_OUT="${PYNVME_STRESS_OUT:-$out/stress}"
 if [ -n "${PYNVME_IN_GUEST:-}" ]; then
     export PYNVME_REPORT_DEFER="${PYNVME_REPORT_DEFER:-1}"
+    # QEMU 7.2 counts no unsafe shutdowns in SMART (docs/stress.md)
+    export PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS="${PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS:-no}"
 fi
 /usr/bin/python3 -m pytest -p no:cacheprovider -rfEXP --junitxml="$out/results.xml" scripts "$@"
 rc=$?
 [ -f "$out/results.xml" ] && /usr/bin/python3 tools/report.py "$out/results.xml" \
     --html "$out/report.html" --title "pynvme main job: shipped scripts on the device" \
-    --reports "$PYNVME_PERF_OUT"
+    --reports "$PYNVME_PERF_OUT" --reports "$PYNVME_STRESS_OUT"
 exit $rc

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Summarises a pytest JUnit XML file by area: text on the terminal, and an HTML page.
 
-    report.py results.xml [--html report.html] [--title TITLE] [--reports DIR]
+    report.py results.xml [--html report.html] [--title TITLE] [--reports DIR]...
 
 An area is the test module's folder and file under scripts/ or tests/ (for example
 `conformance/test_registers`). Each test counts as passed, failed (failures and
@@ -85,7 +85,10 @@ def suite_reports(folder):
             found.append((path, None, f"unreadable: {e}", []))
             continue
         failed = [t["metric"] for t in doc.get("targets", []) if not t.get("passed")]
+        problems = doc.get("data", {}).get("problems")   # the stress suites' findings
         verdict = (f"{len(failed)} target(s) missed" if failed else
+                   f"{len(problems)} problem(s)" if problems else
+                   "no problems found" if problems is not None else
                    f"{len(doc.get('targets', []))} target(s) met" if doc.get("targets") else
                    "no targets")
         found.append((doc.get("title", path), os.path.join(os.path.dirname(path), "report.html"),
@@ -137,10 +140,11 @@ def main():
     ap.add_argument("junit_xml")
     ap.add_argument("--html")
     ap.add_argument("--title", default="pynvme report")
-    ap.add_argument("--reports", metavar="DIR", help="list and link the suite reports in DIR/*/")
+    ap.add_argument("--reports", metavar="DIR", action="append",
+                    help="list and link the suite reports in DIR/*/ (repeatable)")
     args = ap.parse_args()
     areas = load(args.junit_xml)
-    reports = suite_reports(args.reports) if args.reports else []
+    reports = [r for folder in args.reports or [] for r in suite_reports(folder)]
     print(text_summary(areas, args.title))
     if reports:
         print(reports_text(reports))

@@ -28,7 +28,12 @@ NULL_BDF=0000:02:00.0   # null backend
 # (3-7 minutes of timed rounds, whatever the build): left out to keep CI's
 # time; the ioworker paths it drives (io_size lists and dicts, lba_align lists,
 # distribution, io_sequence, output_cmdlog_list) run in other tests here.
+# tests/soft/test_stress_selfcheck.py (host side of run.sh sanitize) starts the
+# stress suites seven times in child pytest runs (35 s unsanitized): left out
+# for CI's time; the driver paths under them (power loss, resets, removal,
+# verify_counts) run sanitized in tests/soft/test_instruments_soft.py and here.
 DESELECT="
+tests/soft/test_stress_selfcheck.py
 tests/guest/test_perf_suites.py
 tests/guest/test_ioworker.py::test_throttle_iops
 tests/guest/test_ioworker.py::test_percentiles_monotonic

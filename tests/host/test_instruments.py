@@ -105,3 +105,25 @@ def test_open_instrument_quarch_goes_to_the_address():
     from nvme.instruments import QuarchConnectionError, open_instrument
     with pytest.raises(QuarchConnectionError, match="tcp:127.0.0.1:1: cannot connect"):
         open_instrument("quarch:tcp:127.0.0.1:1", None)
+
+
+class SlotPowered(PowerOnly):
+    """Powers the slot itself: removal and glitches are its power switch."""
+    name = "slot-powered"
+    FAULTS_BY_POWER = ("glitch", "surprise_removal", "reinsert")
+
+
+def test_faults_built_on_the_power_switch(monkeypatch):
+    inst = SlotPowered()
+    slept = []
+    monkeypatch.setattr("nvme.instruments.base.time.sleep", slept.append)
+    assert inst.supports("glitch") and inst.supports("surprise_removal") and inst.supports("reinsert")
+    assert not inst.supports("inject_pcie_error")
+    inst.glitch(20)
+    assert inst.calls == ["off", "on"] and slept == [0.02]
+    inst.surprise_removal()
+    inst.reinsert()
+    assert inst.calls == ["off", "on", "off", "on"]
+    with pytest.raises(FaultNotSupported, match="instrument slot-powered cannot glitch single rails"):
+        inst.glitch(5, rails=["12V"])
+    assert len(inst.calls) == 4, "a refused glitch leaves the power alone"

@@ -102,3 +102,31 @@ def test_what_a_software_controller_cannot_do(dev):
             call()
     with pytest.raises(Exception, match="needs a Pcie of a software controller"):
         SoftController("01:00.0")
+
+
+def smart_counts(nvme0):
+    buf = d.Buffer(512)
+    nvme0.getlogpage(0x02, buf, 512).waitdone()
+    return buf.data(127, 112), buf.data(159, 144)   # Power Cycles, Unsafe Shutdowns
+
+
+def test_smart_keeps_score_of_power_losses(dev):
+    """SMART Power Cycles and Unsafe Shutdowns count across slot power and
+    surprise removal: a loss without a completed shutdown (CC.SHN) since the
+    controller was enabled is unsafe (the dirty power cycle suite checks it)."""
+    pcie, nvme0, ns = dev
+    inst = SoftController(pcie)
+    sub = d.Subsystem(nvme0, inst)
+    cycles, unsafe = smart_counts(nvme0)    # the controller may have lived through other tests
+    assert cycles >= 1
+    sub.power_cycle(0)                       # dirty: the controller was enabled
+    nvme0.reset()
+    assert smart_counts(nvme0) == (cycles + 1, unsafe + 1)
+    sub.shutdown_notify()                    # clean: shut down first
+    sub.power_cycle(0)
+    nvme0.reset()
+    assert smart_counts(nvme0) == (cycles + 2, unsafe + 1)
+    inst.surprise_removal()                  # pulled out while running: unsafe too
+    pcie.reset(inst.reinsert)
+    nvme0.reset()
+    assert smart_counts(nvme0) == (cycles + 3, unsafe + 2)

@@ -271,6 +271,34 @@ static void memory_is_bounded(void **state)
 	assert_null(t.entries);
 }
 
+/* What the stress suites report as "LBAs checked" after a fault: the
+ * states of a range, the part beyond the table counted as unknown. */
+static void states_are_counted(void **state)
+{
+	struct pn_verify_table t;
+	unsigned char *buf = calloc(4, LBA);
+	uint64_t n[3];
+
+	assert_int_equal(pn_verify_table_init(&t, 100, LBA), 0);
+	pn_verify_stamp(buf, 10, 4, LBA, 1);
+	pn_verify_record_write(&t, 10, 4, buf);
+	pn_verify_record_zeroes(&t, 20, 3);
+	pn_verify_record_unknown(&t, 11, 1);   /* a write that failed */
+	pn_verify_count_states(&t, 0, 100, n);
+	assert_int_equal(n[PN_VERIFY_STATE_CRC], 3);
+	assert_int_equal(n[PN_VERIFY_STATE_ZEROES], 3);
+	assert_int_equal(n[PN_VERIFY_STATE_UNKNOWN], 94);
+	pn_verify_count_states(&t, 12, 200, n);   /* runs past the table */
+	assert_int_equal(n[PN_VERIFY_STATE_CRC], 2);
+	assert_int_equal(n[PN_VERIFY_STATE_ZEROES], 3);
+	assert_int_equal(n[PN_VERIFY_STATE_UNKNOWN], 195);
+	pn_verify_count_states(&t, 500, 7, n);    /* all beyond */
+	assert_int_equal(n[PN_VERIFY_STATE_UNKNOWN], 7);
+	assert_int_equal(n[PN_VERIFY_STATE_CRC] + n[PN_VERIFY_STATE_ZEROES], 0);
+	pn_verify_table_free(&t);
+	free(buf);
+}
+
 static void bad_arguments(void **state)
 {
 	struct pn_verify_table t;
@@ -389,6 +417,7 @@ int main(void)
 		cmocka_unit_test(stamp_is_checked),
 		cmocka_unit_test(crc_colliding_with_states),
 		cmocka_unit_test(memory_is_bounded),
+		cmocka_unit_test(states_are_counted),
 		cmocka_unit_test(bad_arguments),
 		cmocka_unit_test(stamp_layout),
 		cmocka_unit_test(lock_excludes_overlaps),

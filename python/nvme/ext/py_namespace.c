@@ -930,6 +930,37 @@ static PyObject *ns_verify_enable(NamespaceObject *self, PyObject *args, PyObjec
 	Py_RETURN_TRUE;
 }
 
+/* The verification table's own record, for a script that checks data after
+ * a fault: which LBAs hold data whose write completed (a CRC), which must
+ * read zeroes, which are unknown (never written here, or a write that
+ * failed or was cut off). */
+static PyObject *ns_verify_counts(NamespaceObject *self, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = {"lba_start", "lba_count", NULL};
+	PyObject *o_start = NULL, *o_count = NULL;
+	struct pn_verify_table *t;
+	uint64_t start = 0, count, n[3];
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:verify_counts", kwlist, &o_start,
+					 &o_count))
+		return NULL;
+	if (!live(self))
+		return NULL;
+	t = table_of(self->table);
+	if (!t)
+		return PyErr_Format(pn_py_arg_error, "%s: verification is off (verify_enable(True) "
+				    "first): there is no record to count", self->name);
+	PN_ARG(o_start, "lba_start", 0, self->capacity - 1, start);
+	count = self->capacity - start;
+	PN_ARG(o_count, "lba_count", 0, self->capacity - start, count);
+	Py_BEGIN_ALLOW_THREADS
+	pn_verify_count_states(t, start, count, n);
+	Py_END_ALLOW_THREADS
+	return Py_BuildValue("{sKsKsK}", "written", (unsigned long long)n[PN_VERIFY_STATE_CRC],
+			     "zeroes", (unsigned long long)n[PN_VERIFY_STATE_ZEROES],
+			     "unknown", (unsigned long long)n[PN_VERIFY_STATE_UNKNOWN]);
+}
+
 static PyObject *ns_ioworker(NamespaceObject *self, PyObject *args, PyObject *kwargs)
 {
 	struct pn_py_ns_info info = {0};
@@ -1047,6 +1078,13 @@ static PyMethodDef ns_methods[] = {
 	  "verify_enable(enable=True) -> bool\n\nTurns data verification on or off. On: a\n"
 	  "checksum per LBA (up to nlba_verify LBAs) is kept for writes through this\n"
 	  "Namespace and its ioworkers and every read is checked. Off forgets the table."),
+	M("verify_counts", ns_verify_counts, KW,
+	  "verify_counts(lba_start=0, lba_count=None) -> {'written', 'zeroes', 'unknown'}\n\n"
+	  "LBAs of the range by what the verification table holds: 'written' ones hold data\n"
+	  "whose write completed (reads must match its checksum), 'zeroes' must read zeroes,\n"
+	  "'unknown' are not checked (never written through this Namespace and its workers,\n"
+	  "or their last write failed or was cut off by a reset or a power loss). Needs\n"
+	  "verification on."),
 	M("ioworker", ns_ioworker, KW,
 	  "ioworker(io_size=8, lba_step=None, lba_align=None, lba_random=True, ...)\n\n"
 	  "A background IO worker on this namespace (see nvme.IOWorker); it shares the\n"

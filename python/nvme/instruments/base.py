@@ -64,13 +64,25 @@ class Instrument:
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}>"
 
+    # Faults a subclass makes with its own power switch, for want of a native
+    # way: a glitch is power off, a wait, power on; a surprise removal is a
+    # power cut nobody is told about, re-insertion is power on. A subset of
+    # ("glitch", "surprise_removal", "reinsert"). Opt-in, because a power cut
+    # is a removal for the driver only where the instrument powers the slot
+    # itself (the test bed's slot power, a software controller); a bench
+    # supply beside a hot-swap bay is not one.
+    FAULTS_BY_POWER = ()
+
     def supports(self, fault):
         """True when this instrument implements `fault` (a public method name,
         e.g. 'surprise_removal'), so a script can skip what its bench lacks."""
         if fault not in self._FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(self._FAULTS))}")
         impl = self._FAULTS[fault][0]
-        return getattr(type(self), impl) is not getattr(Instrument, impl)
+        if getattr(type(self), impl) is not getattr(Instrument, impl):
+            return True
+        return fault in self.FAULTS_BY_POWER and self.supports("power_off") and \
+            self.supports("power_on")
 
     def _unsupported(self, fault, reason=""):
         raise FaultNotSupported(self, self._FAULTS[fault][1], reason)
@@ -192,13 +204,26 @@ class Instrument:
         self._unsupported("set_power_ramp")
 
     def _glitch(self, duration_ms, rails):
-        self._unsupported("glitch")
+        if "glitch" not in self.FAULTS_BY_POWER:
+            self._unsupported("glitch")
+        if rails is not None:
+            raise FaultNotSupported(self, "glitch single rails",
+                                    "its power switch cuts all rails at once; glitch(ms) without rails")
+        self._power_off()
+        try:
+            time.sleep(duration_ms / 1000)
+        finally:
+            self._power_on()
 
     def _surprise_removal(self):
-        self._unsupported("surprise_removal")
+        if "surprise_removal" not in self.FAULTS_BY_POWER:
+            self._unsupported("surprise_removal")
+        self._power_off()
 
     def _reinsert(self):
-        self._unsupported("reinsert")
+        if "reinsert" not in self.FAULTS_BY_POWER:
+            self._unsupported("reinsert")
+        self._power_on()
 
     def _inject_pcie_error(self, severity, error):
         self._unsupported("inject_pcie_error")

@@ -7,13 +7,15 @@ config space and registers read all ones (inject('all_ones')), power on and
 re-insertion bring it back in its power-on state (inject_clear(), which also
 disarms the per-command faults). It has no PCIe link, rails or sensor.
 """
-import time
-
-from .base import FaultNotSupported, Instrument, InstrumentError
+from .base import Instrument, InstrumentError
 
 
 class SoftController(Instrument):
     """SoftController(pcie): `pcie` is an open Pcie of a software controller."""
+
+    # glitch, surprise removal and re-insertion: the base class's, made of
+    # the power faults below (the device cannot tell them apart)
+    FAULTS_BY_POWER = ("glitch", "surprise_removal", "reinsert")
 
     def __init__(self, pcie):
         addr = getattr(pcie, "addr", None)
@@ -28,18 +30,3 @@ class SoftController(Instrument):
 
     def _power_on(self):
         self.pcie.inject_clear()
-
-    def _glitch(self, duration_ms, rails):
-        if rails is not None:
-            raise FaultNotSupported(self, "glitch single rails", "a software controller has no rails")
-        self._power_off()
-        try:
-            time.sleep(duration_ms / 1000)
-        finally:
-            self._power_on()
-
-    def _surprise_removal(self):
-        self._power_off()
-
-    def _reinsert(self):
-        self._power_on()

@@ -53,6 +53,9 @@ class TestBed(Instrument):
     (the NVMe function) or 'port' (its root port)."""
 
     __test__ = False  # a class named Test*: not a pytest test
+    # glitch, surprise removal and re-insertion: the base class's, made of
+    # slot power (see the module's docstring for why removal is slot power)
+    FAULTS_BY_POWER = ("glitch", "surprise_removal", "reinsert")
 
     def __init__(self, pcie_or_addr, qmp_path=None, errors_at="device"):
         addr = getattr(pcie_or_addr, "addr", pcie_or_addr)
@@ -111,23 +114,6 @@ class TestBed(Instrument):
     def _power_on(self):
         self.slot.set_power(True)
         self.slot.wait_function()
-
-    def _glitch(self, duration_ms, rails):
-        if rails is not None:
-            raise FaultNotSupported(self, "glitch single rails",
-                                    "slot power switches all rails at once; glitch(ms) without rails")
-        self._power_off()
-        try:
-            time.sleep(duration_ms / 1000)
-        finally:
-            self._power_on()
-
-    # ---- hot plug (see the module's docstring for why it is slot power) ------------
-    def _surprise_removal(self):
-        self._power_off()
-
-    def _reinsert(self):
-        self._power_on()
 
     # ---- PCIe errors ------------------------------------------------------------
     def _inject_pcie_error(self, severity, error):

@@ -1,6 +1,7 @@
 """Report and Section: what a suite fills in, and write() that turns it into
 report.html, report.pdf, report.json and one PNG per chart."""
 import datetime
+import functools
 import json
 import os
 import platform
@@ -11,8 +12,19 @@ import time
 from .render import CHART_KINDS, render
 
 
+@functools.lru_cache(maxsize=None)
+def _host_facts():
+    return _collect_host_facts()
+
+
 def host_facts():
-    """The machine that ran the suite: a result means little without it."""
+    """The machine that ran the suite: a result means little without it.
+    Collected once per process: `git describe` over the test bed's shared
+    folder takes 11 s of emulated CPU, for every report of a session."""
+    return dict(_host_facts())
+
+
+def _collect_host_facts():
     cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
