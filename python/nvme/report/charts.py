@@ -244,12 +244,15 @@ def qos_curve(distributions, title):
     return fig
 
 
-def xy_chart(series, title, xlabel, ylabel):
-    """series: label -> (x values, y values), e.g. IOPS against GB written."""
+def xy_chart(series, title, xlabel, ylabel, steps=False):
+    """series: label -> (x values, y values), e.g. IOPS against GB written.
+    steps: each y holds until the next x (a cumulative distribution)."""
     fig, ax = _axes(title, xlabel, ylabel)
     for i, (label, (xs, ys)) in enumerate(series.items()):
+        if steps and xs:   # from 0 at the first x, a step up at each point
+            xs, ys = [xs[0]] + list(xs), [0] + list(ys)
         ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.3, label=label,
-                color=COLORS[i % len(COLORS)])
+                color=COLORS[i % len(COLORS)], drawstyle="steps-post" if steps else "default")
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     _thousands(ax)
