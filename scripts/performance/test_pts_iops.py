@@ -66,5 +66,5 @@ def test_pts_iops(perf, variant):
     for bs, row in zip(blocks, matrix):
         for mix, value in zip(mix_cols, row):
             perf.metric(rep, f"IOPS {pts.cell_name(bs, mix)}", value, "IOPS")
-    problems = perf.finish(rep)
+    problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)

@@ -88,5 +88,5 @@ def test_pts_latency(perf, variant):
         perf.metric(rep, f"maximum latency {name}", x["max_us"], "us")
         for p in percentiles.QOS_PERCENTILES:
             perf.metric(rep, f"{p:g}% latency {name}", x[f"p{p:g}_us"], "us")
-    problems = perf.finish(rep)
+    problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)

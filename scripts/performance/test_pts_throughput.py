@@ -72,5 +72,5 @@ def test_pts_throughput(perf, variant):
     for bs, v in results.items():
         perf.metric(rep, f"MB/s {size_label(bs)} sequential write", v["write_mbps"], "MB/s")
         perf.metric(rep, f"MB/s {size_label(bs)} sequential read", v["read_mbps"], "MB/s")
-    problems = perf.finish(rep)
+    problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)

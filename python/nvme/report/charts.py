@@ -122,10 +122,11 @@ def bar_chart(categories, series, title, xlabel, ylabel, logy=False):
     else:
         _thousands(ax)
         tallest = max((v for values in series.values() for v in values if v), default=0)
-        if tallest > 0:
-            ax.set_ylim(0, tallest * 1.15)
+        if tallest > 0:   # room above the tallest bar's label for the legend's row
+            ax.set_ylim(0, tallest * (1.3 if len(series) > 1 else 1.15))
     if len(series) > 1:
-        ax.legend(fontsize=9)
+        # one row across the top, above the bars' labels (a corner legend covered them)
+        ax.legend(fontsize=9, loc="upper center", ncol=min(len(series), 4))
     fig.tight_layout()
     return fig
 
