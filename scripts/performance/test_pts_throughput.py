@@ -58,19 +58,19 @@ def test_pts_throughput(perf, variant):
                 ylabel="throughput (MB/s)",
                 others={"sequential read": [c["mbps"] for r in rounds for c in r["cells"]
                                             if c["read_pct"] == 100]})
-    rep.data["block_sizes"] = {str(bs): v for bs, v in results.items()}
+    rep.data["block_sizes"] = {str(bs): res for bs, res in results.items()}
     s = rep.section("Throughput", f"Measurement-window averages, {workers} worker(s) x {qdepth} "
                     f"IOs in flight, sequential ({v.text}). MB/s = 10^6 bytes/s.")
     s.table(["block size", "sequential write (MB/s)", "sequential read (MB/s)"],
-            [[size_label(bs), v["write_mbps"], v["read_mbps"]] for bs, v in results.items()],
+            [[size_label(bs), res["write_mbps"], res["read_mbps"]] for bs, res in results.items()],
             caption="Steady-state throughput")
     s.chart("bar_chart", "throughput", caption="Measurement-window averages.",
             categories=[size_label(bs) for bs in results],
-            series={"sequential write": [v["write_mbps"] for v in results.values()],
-                    "sequential read": [v["read_mbps"] for v in results.values()]},
+            series={"sequential write": [res["write_mbps"] for res in results.values()],
+                    "sequential read": [res["read_mbps"] for res in results.values()]},
             title="Sequential throughput", xlabel="block size", ylabel="throughput (MB/s)")
-    for bs, v in results.items():
-        perf.metric(rep, f"MB/s {size_label(bs)} sequential write", v["write_mbps"], "MB/s")
-        perf.metric(rep, f"MB/s {size_label(bs)} sequential read", v["read_mbps"], "MB/s")
+    for bs, res in results.items():
+        perf.metric(rep, f"MB/s {size_label(bs)} sequential write", res["write_mbps"], "MB/s")
+        perf.metric(rep, f"MB/s {size_label(bs)} sequential read", res["read_mbps"], "MB/s")
     problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)
