@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "scripts", "performance"))
 
 from perflib import options, percentiles, steady_state, tables  # noqa: E402
+from perflib.variant import PtsVariant  # noqa: E402
 from nvme.report import format_value, render  # noqa: E402
 
 SUITES = ("everyday-admin", "everyday-fresh-steady", "everyday-reset", "everyday-power",
@@ -353,6 +354,11 @@ def test_bad_mix_ends_the_run_before_any_io(pciaddr, tmp_path):
      "is above the controller's maximum transfer size"),
     ("range=1t", None, "is beyond the namespace"),
     ("iops_qdepth=5000", lambda run: run.qdepth("iops_qdepth"), "the controller allows"),
+    ("ptsc_ar_amount=1g", lambda run: PtsVariant(run, "client"),
+     "ptsc_ar_amount 1g is larger than the ActiveRange (100% of the tested range: 65536 KiB)"),
+    ("ptsc_segments=1024", lambda run: PtsVariant(run, "client").check_block_sizes(
+        run.block_sizes("iops_block_sizes"), "iops_block_sizes"),
+     "iops_block_sizes: block size 128 KiB does not fit in a client segment of 32 KiB"),
 ])
 def test_options_checked_against_the_namespace(pcie, nvme0, nvme0n1, tmp_path, option, check,
                                                message):
