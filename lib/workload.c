@@ -141,6 +141,79 @@ static int setup_sizes(struct pn_workload *w)
 	return 0;
 }
 
+/* A region list: checked, its cumulative weights built, and region_start /
+ * region_end set to the span it covers (the rest of init, the sizes'
+ * clipping and the worker's LBA lock, work on that span). */
+static int setup_regions(struct pn_workload *w)
+{
+	struct pn_workload_params *p = &w->p;
+	uint64_t total = 0;
+
+	if (p->nregions > PN_WL_MAX_REGIONS)
+		return pn_fail(EINVAL, "regions has %u entries, at most %u", p->nregions,
+			       PN_WL_MAX_REGIONS);
+	if (!p->regions)
+		return pn_fail(EINVAL, "regions: %u entries but no data", p->nregions);
+	if (p->ntrace)
+		return pn_fail(EINVAL, "regions and io_sequence cannot be combined: a trace "
+			       "names its own LBAs");
+	if (p->has_distribution)
+		return pn_fail(EINVAL, "regions and distribution cannot be combined: give the "
+			       "regions weights instead");
+	if (p->has_lba_step)
+		return pn_fail(EINVAL, "regions and lba_step cannot be combined: sequential IOs "
+			       "walk the regions in order");
+	if (p->lba_start)
+		return pn_fail(EINVAL, "regions and lba_start cannot be combined: sequential IOs "
+			       "start at the first region");
+	for (uint32_t i = 0; i < p->nregions; i++) {
+		struct pn_wl_region *r = &p->regions[i];
+
+		if (r->start >= r->end)
+			return pn_fail(EINVAL, "regions[%u] [%llu, %llu) is empty", i,
+				       ULL(r->start), ULL(r->end));
+		if (r->end > p->ns_capacity)
+			return pn_fail(EINVAL, "regions[%u] [%llu, %llu) beyond the namespace "
+				       "capacity %llu", i, ULL(r->start), ULL(r->end),
+				       ULL(p->ns_capacity));
+		if (i && r->start < p->regions[i - 1].end)
+			return pn_fail(EINVAL, "regions[%u] [%llu, %llu) overlaps or comes before "
+				       "regions[%u] [%llu, %llu): sort them by LBA", i,
+				       ULL(r->start), ULL(r->end), i - 1,
+				       ULL(p->regions[i - 1].start), ULL(p->regions[i - 1].end));
+		/* weights below 2^63 in all: no overflow of the sum */
+		if ((r->weight ? r->weight : r->end - r->start) > (UINT64_C(1) << 62) ||
+		    (total += r->weight ? r->weight : r->end - r->start) > (UINT64_C(1) << 62))
+			return pn_fail(EINVAL, "regions: weights sum above 2^62");
+		r->cum_weight = total;
+	}
+	p->region_start = p->regions[0].start;
+	p->region_end = p->regions[p->nregions - 1].end;
+	return 0;
+}
+
+/* Every size (the largest of a range) must fit, aligned, in every region. */
+static int check_sizes_fit_regions(const struct pn_workload *w)
+{
+	const struct pn_workload_params *p = &w->p;
+	uint32_t n = p->size_kind == PN_WL_SIZE_RANGE ? 1 : w->nslots;
+
+	for (uint32_t i = 0; i < p->nregions; i++) {
+		const struct pn_wl_region *r = &p->regions[i];
+
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t nlb = p->size_kind == PN_WL_SIZE_RANGE ? p->size_max : w->slots[k].nlb;
+			uint64_t first;
+
+			if (!aligned_slots(r->start, r->end, nlb, w->slots[k].align, &first))
+				return pn_fail(EINVAL, "regions[%u] [%llu, %llu) holds no IO of io_size "
+					       "%u aligned to lba_align %u", i, ULL(r->start),
+					       ULL(r->end), nlb, w->slots[k].align);
+		}
+	}
+	return 0;
+}
+
 static int setup_ops(struct pn_workload *w)
 {
 	struct pn_workload_params *p = &w->p;
@@ -251,6 +324,8 @@ int pn_workload_init(struct pn_workload *w, const struct pn_workload_params *par
 	if (p->lba_random > 100)
 		return pn_fail(EINVAL, "lba_random %u out of range 0..100", p->lba_random);
 
+	if (p->nregions && (rc = setup_regions(w)))
+		return rc;
 	if (p->region_end == 0 || p->region_end > p->ns_capacity)
 		p->region_end = p->ns_capacity;
 	if (p->region_start >= p->ns_capacity)
@@ -272,6 +347,8 @@ int pn_workload_init(struct pn_workload *w, const struct pn_workload_params *par
 			return rc;
 	} else {
 		if ((rc = setup_sizes(w)) || (rc = setup_distribution(w)))
+			return rc;
+		if (p->nregions && (rc = check_sizes_fit_regions(w)))
 			return rc;
 		w->stop_at_pass_end = p->lba_random == 0 && p->io_count == 0 && p->time_s == 0;
 		/* A pass that never moves never ends. */
@@ -336,8 +413,33 @@ static inline const struct pn_wl_size_slot *pick_size(struct pn_workload *w,
 	return &w->slots[lo];
 }
 
+/* A region list: the region by weight (binary search of the cumulative
+ * weights, <= 16 steps for 65536 regions), then a start where the IO fits. */
+static inline uint64_t random_slba_in_regions(struct pn_workload *w,
+					      const struct pn_wl_size_slot *s)
+{
+	const struct pn_wl_region *r = w->p.regions;
+	uint64_t draw = pn_rand_below(&w->rand, r[w->p.nregions - 1].cum_weight);
+	uint64_t first = r[0].start, n;
+	uint32_t lo = 0, hi = w->p.nregions - 1;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (draw < r[mid].cum_weight)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	/* init checked that every size fits in every region: n >= 1 */
+	n = aligned_slots(r[lo].start, r[lo].end, s->nlb, s->align, &first);
+	return first + pn_rand_below(&w->rand, n) * s->align;
+}
+
 static inline uint64_t random_slba(struct pn_workload *w, const struct pn_wl_size_slot *s)
 {
+	if (w->p.nregions)
+		return random_slba_in_regions(w, s);
 	if (w->p.has_distribution) {
 		unsigned b = w->bucket_of_draw[pn_rand_below(&w->rand, PN_WL_DIST_TOTAL)];
 		uint64_t first, hi = w->dist_bound[b + 1] + s->nlb - 1, n;
@@ -394,6 +496,34 @@ static inline bool sequential_slba(struct pn_workload *w, const struct pn_wl_siz
 	return true;
 }
 
+/* The next sequential slba of a region list and the end of its region, or
+ * false at the end of a pass when the workload stops there. */
+static inline bool sequential_slba_in_regions(struct pn_workload *w,
+					      const struct pn_wl_size_slot *s,
+					      uint64_t *slba, uint64_t *end)
+{
+	const struct pn_workload_params *p = &w->p;
+	const struct pn_wl_region *r = &p->regions[w->seq_region];
+	uint64_t at = align_up(w->seq_cursor, s->align);
+
+	while (at >= r->end) {   /* this region is done: the next one */
+		if (w->seq_region + 1 == p->nregions) {
+			if (w->stop_at_pass_end)
+				return false;
+			w->passes++;
+			w->seq_region = 0;
+		} else {
+			w->seq_region++;
+		}
+		r = &p->regions[w->seq_region];
+		at = align_up(r->start, s->align);
+	}
+	*slba = at;
+	*end = r->end;
+	w->seq_cursor = at + s->nlb;
+	return true;
+}
+
 bool pn_workload_next(struct pn_workload *w, struct pn_io *io)
 {
 	const struct pn_workload_params *p = &w->p;
@@ -432,10 +562,13 @@ bool pn_workload_next(struct pn_workload *w, struct pn_io *io)
 		io->slba = random_slba(w, s);
 		w->random_count++;
 	} else {
-		if (!sequential_slba(w, s, &io->slba))
+		uint64_t end = p->region_end;
+
+		if (p->nregions ? !sequential_slba_in_regions(w, s, &io->slba, &end)
+				: !sequential_slba(w, s, &io->slba))
 			goto end;
-		if (io->nlb > p->region_end - io->slba)
-			io->nlb = (uint32_t)(p->region_end - io->slba);
+		if (io->nlb > end - io->slba)
+			io->nlb = (uint32_t)(end - io->slba);
 		w->sequential_count++;
 	}
 out:

@@ -26,6 +26,7 @@
 #define PN_WL_MAX_NLB 65536     /* NVMe's 16-bit 0-based NLB field */
 #define PN_WL_QDEPTH_MIN 2
 #define PN_WL_QDEPTH_MAX 1024
+#define PN_WL_MAX_REGIONS 65536 /* regions list entries */
 
 /* NVM command set opcodes the generator knows about (others pass through). */
 #define PN_OP_FLUSH 0x00
@@ -51,6 +52,19 @@ struct pn_wl_trace_entry {
 	uint64_t time_sent_us; /* when to send it, µs after the worker starts; the
 				  entries need not be sorted: each is sent in list
 				  order, once its time has come (the original's FIFO) */
+};
+
+/* One LBA range of a region list (ioworker(regions=[(start, end[, weight]), ...])):
+ * the generator's IOs stay inside the listed ranges, e.g. the SNIA PTS
+ * client's 2,048 ActiveRange segments spread over the drive. */
+struct pn_wl_region {
+	uint64_t start;        /* first LBA */
+	uint64_t end;          /* exclusive */
+	uint64_t weight;       /* share of the random IOs against the other regions'
+				  weights; 0 = the region's length in LBAs (every LBA
+				  of every region equally likely) */
+	uint64_t cum_weight;   /* written by pn_workload_init(): the weights of
+				  regions [0, i], the draw's search table */
 };
 
 struct pn_wl_op {
@@ -101,6 +115,20 @@ struct pn_workload_params {
 	/* Sequential IOs: the last IO of a pass is cut at region_end (as the
 	 * original's), so one pass covers the whole region. */
 
+	/* A region list instead of one region (nregions > 0): random IOs pick a
+	 * region by weight, then a start inside it where the whole IO fits
+	 * (aligned to lba_align); sequential IOs walk the regions in order, each
+	 * from its start, the last IO in a region cut at its end (as at
+	 * region_end), and a pass ends after the last region. The regions must
+	 * be sorted, non-empty, not overlapping and inside the namespace, and
+	 * every io_size must fit in every region. region_start/region_end are
+	 * set by init to the list's first start and last end; lba_start,
+	 * lba_step and distribution cannot be combined with a list. The array
+	 * is the caller's (like trace): it must stay alive, and writable
+	 * (init fills cum_weight), while the workload is used. */
+	struct pn_wl_region *regions;
+	uint32_t nregions;
+
 	bool has_distribution;     /* random LBAs follow distribution[] */
 	uint32_t distribution[PN_WL_DIST_BUCKETS]; /* of every 10000 random IOs, how many
 						      land in each 1% of the region */
@@ -140,6 +168,7 @@ struct pn_workload {
 	uint64_t seq_cursor;           /* next sequential LBA */
 	bool seq_below;                /* a backward stride went below the region */
 	uint64_t trace_pos;
+	uint32_t seq_region;           /* regions: the one the sequential cursor is in */
 	/* Draw tables built by init. */
 	uint32_t nslots;
 	struct pn_wl_size_slot slots[PN_WL_MAX_SIZES];
@@ -160,7 +189,8 @@ struct pn_workload {
  * "qdepth 1 out of range 2..1024",
  * "distribution must have 100 entries summing to 10000 (sum 9000)",
  * "op_percentage weights sum to 0", "lba_random 150 out of range 0..100",
- * "no stop condition: give time, io_count, or lba_random=0 (one sequential pass)";
+ * "no stop condition: give time, io_count, or lba_random=0 (one sequential pass)",
+ * "regions[3] [100, 90) is empty";
  * or -E2BIG for "io_size 512 larger than MDTS (256 LBAs, 128 KiB)" (the
  * worker's error -2). */
 int pn_workload_init(struct pn_workload *w, const struct pn_workload_params *params);

@@ -1,9 +1,11 @@
 """Everyday performance scripts an SSD team runs on every firmware build:
 fresh-drive against steady-state 4 KiB random and 128 KiB sequential figures,
-time from a controller reset to ready and to the first IO over N cycles, and
-the latency of each admin command."""
+time from a controller reset and from power-on to ready and to the first IO
+over N cycles, and the latency of each admin command."""
 import statistics
 import time
+
+import pytest
 
 import nvme as d
 
@@ -69,6 +71,44 @@ def test_fresh_and_steady(perf):
     assert not problems, "; ".join(problems)
 
 
+def first_io_after(perf, buf):
+    """An IO queue created and a one-LBA read completed."""
+    q = d.Qpair(perf.ctrl, 8)
+    perf.ns.read(q, buf, 0, 1).waitdone()
+    q.delete()
+
+
+def cycle_section(perf, rep, cycles, start, title, text):
+    """What the reset and power-on reports share: a table over the cycles
+    (minimum, median, average, maximum, standard deviation), each cycle, and
+    the distribution as the share of cycles done within a time."""
+    intervals = [("ready_ms", f"{start} to ready"), ("first_io_ms", f"{start} to first IO")]
+    rep.data["cycles"] = cycles
+    s = rep.section(title, text)
+    rows = []
+    for key, label in intervals:
+        v = [c[key] for c in cycles]
+        rows.append([label, len(v), min(v), statistics.median(v), statistics.mean(v), max(v),
+                     statistics.stdev(v) if len(v) > 1 else 0.0])
+        perf.metric(rep, f"{label} max", max(v), "ms")
+        perf.metric(rep, f"{label} average", statistics.mean(v), "ms")
+    s.table(["interval", "cycles", "minimum (ms)", "median (ms)", "average (ms)", "maximum (ms)",
+             "standard deviation (ms)"], rows, caption="Over all cycles")
+    s.chart("line_chart", f"{rep.name.split('-')[-1]}_cycles", caption="Each cycle.",
+            x=[c["cycle"] for c in cycles],
+            series={label: [c[key] for c in cycles] for key, label in intervals},
+            title=f"{title}: each cycle", xlabel="cycle", ylabel="time (ms)")
+    n = len(cycles)
+    s.chart("xy_chart", f"{rep.name.split('-')[-1]}_distribution",
+            caption="Distribution over the cycles: the share done within each time.",
+            series={label: (sorted(c[key] for c in cycles), [100.0 * (i + 1) / n for i in range(n)])
+                    for key, label in intervals},
+            title=f"{title}: distribution over {n} cycles", xlabel="time (ms)",
+            ylabel="cycles done within (%)", steps=True)
+    problems = perf.finish(rep)
+    assert not problems, "; ".join(problems)
+
+
 def test_reset_to_ready(perf):
     o = perf.opts
     rep = perf.report("everyday-reset", "Time from controller reset to ready and to first IO")
@@ -78,33 +118,54 @@ def test_reset_to_ready(perf):
         t0 = time.monotonic()
         perf.ctrl.reset()
         t1 = time.monotonic()
-        q = d.Qpair(perf.ctrl, 8)
-        perf.ns.read(q, buf, 0, 1).waitdone()
+        first_io_after(perf, buf)
         t2 = time.monotonic()
-        q.delete()
         cycles.append({"cycle": n + 1, "ready_ms": (t1 - t0) * 1000, "first_io_ms": (t2 - t0) * 1000})
         perf.say(f"reset cycle {n + 1} of {o['cycles']}: ready in {cycles[-1]['ready_ms']:.1f} ms")
-    rep.data["cycles"] = cycles
-    s = rep.section("Reset to ready", "Ready: Controller.reset() returned (CC.EN cleared, "
-                    "CSTS.RDY 0, CC.EN set, CSTS.RDY 1, then the driver's initialisation: "
-                    "identify, number of queues, AERs). First IO: an IO queue created and a "
-                    "one-LBA read completed, from the same start.")
-    rows = []
-    for key, label in (("ready_ms", "reset to ready"), ("first_io_ms", "reset to first IO")):
-        v = [c[key] for c in cycles]
-        rows.append([label, len(v), min(v), statistics.mean(v), max(v)])
-        perf.metric(rep, f"{label} max", max(v), "ms")
-        perf.metric(rep, f"{label} average", statistics.mean(v), "ms")
-    s.table(["interval", "cycles", "minimum (ms)", "average (ms)", "maximum (ms)"], rows,
-            caption="Over all cycles")
-    s.chart("line_chart", "reset_cycles", caption="Each cycle.",
-            x=[c["cycle"] for c in cycles],
-            series={"reset to ready": [c["ready_ms"] for c in cycles],
-                    "reset to first IO": [c["first_io_ms"] for c in cycles]},
-            title="Controller reset: time to ready and to first IO", xlabel="cycle",
-            ylabel="time (ms)")
-    problems = perf.finish(rep)
-    assert not problems, "; ".join(problems)
+    cycle_section(perf, rep, cycles, "reset", "Reset to ready",
+                  "Ready: Controller.reset() returned (CC.EN cleared, CSTS.RDY 0, CC.EN set, "
+                  "CSTS.RDY 1, then the driver's initialisation: identify, number of queues, "
+                  "AERs). First IO: an IO queue created and a one-LBA read completed, from the "
+                  "same start.")
+
+
+def test_power_on_to_ready(perf, subsystem, request):
+    """Power cycles through the Subsystem: slot power, or the instrument given
+    with --instrument (docs/instruments.md). Timed from the power-on call."""
+    o = perf.opts
+    how = (f"instrument {request.config.getoption('--instrument')}"
+           if subsystem.instrument is not None else "the PCIe slot's power control")
+    buf = d.Buffer(perf.lba_size)
+    cycles = []
+    rep = perf.report("everyday-power", "Time from power-on to ready and to first IO")
+    for n in range(o["cycles"]):
+        try:
+            subsystem.poweroff()
+        except (d.NvmeError, OSError, NotImplementedError) as e:
+            if n == 0:    # this host cannot switch the drive's power: no report
+                pytest.skip(f"no power control of the drive through {how}: {e}")
+            raise
+        time.sleep(o["power_off_ms"] / 1000)
+        t0 = time.monotonic()
+        subsystem.poweron()
+        t_on = time.monotonic()
+        perf.ctrl.reset()
+        t1 = time.monotonic()
+        first_io_after(perf, buf)
+        t2 = time.monotonic()
+        cycles.append({"cycle": n + 1, "power_on_ms": (t_on - t0) * 1000,
+                       "ready_ms": (t1 - t0) * 1000, "first_io_ms": (t2 - t0) * 1000})
+        perf.say(f"power cycle {n + 1} of {o['cycles']}: ready in "
+                 f"{cycles[-1]['ready_ms']:.1f} ms, first IO at {cycles[-1]['first_io_ms']:.1f} ms")
+    rep.parameters["power control"] = how
+    cycle_section(perf, rep, cycles, "power-on", "Power-on to ready",
+                  f"Each cycle: power off through {how}, {o['power_off_ms']} ms without "
+                  "power, then timed from the power-on call: ready when Controller.reset() "
+                  "returned (the function re-enabled, CC.EN set and CSTS.RDY 1, the driver's "
+                  "initialisation), first IO when an IO queue was created and a one-LBA read "
+                  "completed. The power-on call itself took "
+                  f"{statistics.mean(c['power_on_ms'] for c in cycles):.1f} ms on average "
+                  "(in the data: power_on_ms).")
 
 
 def test_admin_latency(perf):

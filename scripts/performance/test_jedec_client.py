@@ -72,6 +72,7 @@ def test_jedec_client(perf):
              "SMART host write commands"],
             [[info["write_bytes"], result["smart_host_bytes_written"], info["writes"],
               result["smart_host_write_commands"]]], caption="Host writes")
+    rep.note(device.WRITE_AMPLIFICATION_UNAVAILABLE)
     perf.metric(rep, "IOPS", result["iops"], "IOPS")
     perf.metric(rep, "MB/s", result["mbps"], "MB/s")
     for p in percentiles.QOS_PERCENTILES:

@@ -122,8 +122,7 @@ def test_jedec_enterprise(perf):
            "SMART / Health log counts host writes only (in units of 512,000 bytes); media "
            "writes are in vendor-specific logs that pynvme does not know, so the write "
            "amplification of this drive cannot be computed here.")
-    rep.note("write amplification not available: the drive reports host writes (SMART) but "
-             "no media writes in a log pynvme knows")
+    rep.note(device.WRITE_AMPLIFICATION_UNAVAILABLE)
     perf.metric(rep, "IOPS", iops, "IOPS")
     perf.metric(rep, "MB/s", summary["mbps"], "MB/s")
     for p in percentiles.QOS_PERCENTILES:

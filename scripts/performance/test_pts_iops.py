@@ -1,43 +1,36 @@
 """SNIA PTS IOPS test: random IO at every R/W mix x block size, rounds until
 the 4 KiB random write IOPS reach steady state, and the measurement window's
-averages as the IOPS table (PTS-E 2.0, "IOPS test")."""
+averages as the IOPS table (PTS-E 2.0, "IOPS test"). Both variants:
+enterprise (the whole tested range, T4Q32) and client (the ActiveRange
+segments, T2Q16; perflib/variant.py)."""
+import pytest
+
 from perflib import pts, tables
 from perflib.options import mix_label, size_label
+from perflib.variant import VARIANTS, PtsVariant
 
 TRACK_BS, TRACK_MIX = 4096, 0     # the PTS's tracking variable: 4 KiB 100% write
 
 
-def test_pts_iops(perf):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pts_iops(perf, variant):
     o = perf.opts
     with perf.checking_options():
-        sizes = perf.block_sizes("iops_block_sizes")
-        qdepth = perf.qdepth("iops_qdepth")
+        v = PtsVariant(perf, variant)
+        sizes = v.check_block_sizes(perf.block_sizes("iops_block_sizes"), "iops_block_sizes")
+        workers, qdepth = v.oio(perf, "iops_workers", "iops_qdepth")
     mixes = o["iops_mixes"]
-    workers = o["iops_workers"]
     track = (TRACK_BS if TRACK_BS in sizes else min(sizes), min(mixes))
-    rep = perf.report("pts-iops", "SNIA PTS IOPS: random block size x R/W mix")
+    rep = v.report(perf, "iops", "IOPS: random block size x R/W mix")
     if track != (TRACK_BS, TRACK_MIX):
         rep.note(f"tracking variable: {pts.cell_name(*track)} (the PTS's 4 KiB 0/100 is not "
                  "among the chosen block sizes and mixes)")
     perf.estimate(rep, "IOPS", len(sizes) * len(mixes) * o["round_time"])
     perf.purge(rep)
     perf.precondition(rep)
-
-    # PTS order in a round: mixes from writes to reads, block sizes large to small
     order = [(bs, mix) for mix in sorted(mixes) for bs in sorted(sizes, reverse=True)]
-
-    def one_round(n):
-        cells = []
-        for i, (bs, mix) in enumerate(order):
-            perf.say(f"IOPS round {n}: {pts.cell_name(bs, mix)} ({i + 1} of {len(order)})")
-            r = perf.measure(workers, qdepth, bs, mix, o["round_time"])
-            cells.append(pts.cell(r, bs, mix))
-        return cells
-
-    def tracking_of(cells):
-        return next(c["iops"] for c in cells if (c["bs"], c["read_pct"]) == track)
-
-    rounds, tracking, ss = pts.rounds_to_steady_state(perf, "IOPS", one_round, tracking_of)
+    rounds, tracking, ss = pts.mix_size_rounds(perf, f"{variant} IOPS", sizes, mixes, workers,
+                                               qdepth, track, "iops", regions=v.regions)
     rep.data["rounds"] = rounds
     window = pts.window_rounds(ss)
     blocks = sorted(sizes)
@@ -47,7 +40,7 @@ def test_pts_iops(perf):
     pts.steady_state_section(rep, ss, tracking, f"IOPS {pts.cell_name(*track)}", "IOPS", others)
 
     s = rep.section("IOPS", f"Average IOPS of the measurement window (rounds {min(window)}-"
-                    f"{max(window)}), random IO over the tested range, {workers} workers x "
+                    f"{max(window)}), random IO ({v.text}), {workers} workers x "
                     f"{qdepth} IOs in flight (T{workers}Q{qdepth}).")
     cols, rows = tables.mix_size_table(rounds, blocks, mix_cols, "iops", window)
     s.table(cols, rows, caption="IOPS by block size (rows) and R/W mix (columns)")
@@ -73,5 +66,5 @@ def test_pts_iops(perf):
     for bs, row in zip(blocks, matrix):
         for mix, value in zip(mix_cols, row):
             perf.metric(rep, f"IOPS {pts.cell_name(bs, mix)}", value, "IOPS")
-    problems = perf.finish(rep)
+    problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)

@@ -1,40 +1,36 @@
 """SNIA PTS latency test: one IO in flight (T1Q1), random, R/W mixes 100/0,
 65/35, 0/100 x block sizes 0.5, 4, 8 KiB, rounds until the 4 KiB 100% write
 average latency reaches steady state; average, maximum and the 99% to
-99.999% percentiles over the measurement window."""
+99.999% percentiles over the measurement window. Both variants (enterprise:
+the whole tested range; client: the ActiveRange segments)."""
+import pytest
+
 from perflib import percentiles, pts, tables
 from perflib.measure import dense, sparse
 from perflib.options import mix_label, size_label
+from perflib.variant import VARIANTS, PtsVariant
 
 TRACK_BS = 4096
 
 
-def test_pts_latency(perf):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pts_latency(perf, variant):
     o = perf.opts
     with perf.checking_options():
-        sizes = perf.block_sizes("lat_block_sizes")
+        v = PtsVariant(perf, variant)
+        sizes = v.check_block_sizes(perf.block_sizes("lat_block_sizes"), "lat_block_sizes")
     mixes = o["lat_mixes"]
     track = (TRACK_BS if TRACK_BS in sizes else min(sizes), min(mixes))
-    rep = perf.report("pts-latency", "SNIA PTS latency: QD1 response times")
+    rep = v.report(perf, "latency", "latency: QD1 response times")
     if track != (TRACK_BS, 0):
         rep.note(f"tracking variable: {pts.cell_name(*track)} average latency (the PTS's "
                  "4 KiB 0/100 is not among the chosen block sizes and mixes)")
     perf.estimate(rep, "latency", len(sizes) * len(mixes) * o["round_time"])
     perf.purge(rep)
     perf.precondition(rep)
-    order = [(bs, mix) for mix in sorted(mixes) for bs in sorted(sizes, reverse=True)]
-
-    def one_round(n):
-        cells = []
-        for i, (bs, mix) in enumerate(order):
-            perf.say(f"latency round {n}: {pts.cell_name(bs, mix)} ({i + 1} of {len(order)})")
-            r = perf.measure(1, 1, bs, mix, o["round_time"])
-            cells.append(pts.cell(r, bs, mix, keep_distribution=True))
-        return cells
-
-    rounds, tracking, ss = pts.rounds_to_steady_state(
-        perf, "latency", one_round,
-        lambda cells: next(c["lat_avg_us"] for c in cells if (c["bs"], c["read_pct"]) == track))
+    rounds, tracking, ss = pts.mix_size_rounds(perf, f"{variant} latency", sizes, mixes, 1, 1,
+                                               track, "lat_avg_us", keep_distribution=True,
+                                               regions=v.regions)
     rep.data["rounds"] = rounds
     window = pts.window_rounds(ss)
     pts.steady_state_section(rep, ss, tracking, f"average latency {pts.cell_name(*track)}",
@@ -55,7 +51,8 @@ def test_pts_latency(perf):
                             "distribution": sparse(dist)})
     rep.data["window_summary"] = summary
     s = rep.section("Latency", f"Measurement window rounds {min(window)}-{max(window)}; one IO "
-                    "in flight; latency from the doorbell write to the completion. A "
+                    f"in flight, random IO ({v.text}); latency from the doorbell write to "
+                    "the completion. A "
                     "percentile needs 100 / (100 - p) IOs to differ from the maximum "
                     "(100,000 for 99.999%): the IO counts are in the table.")
     cols = ["block size", "R/W mix", "IOs", "average (us)", "99% (us)", "99.9% (us)",
@@ -91,5 +88,5 @@ def test_pts_latency(perf):
         perf.metric(rep, f"maximum latency {name}", x["max_us"], "us")
         for p in percentiles.QOS_PERCENTILES:
             perf.metric(rep, f"{p:g}% latency {name}", x[f"p{p:g}_us"], "us")
-    problems = perf.finish(rep)
+    problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)

@@ -1,18 +1,27 @@
 """SNIA PTS throughput test: for each large block size (128 KiB, 1024 KiB) its
 own purge and preconditioning, then rounds of sequential write and sequential
 read until the write throughput reaches steady state (PTS-E 2.0 separates the
-two block sizes into their own tests, each with its own purge)."""
+two block sizes into their own tests, each with its own purge). Client
+variant: 1024 KiB only, sequential through the ActiveRange segments in LBA
+order, at the client's queue depth."""
+import pytest
+
 from perflib import pts
 from perflib.options import size_label
+from perflib.variant import VARIANTS, PtsVariant
 
 
-def test_pts_throughput(perf):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pts_throughput(perf, variant):
     o = perf.opts
     with perf.checking_options():
-        sizes = perf.block_sizes("tp_block_sizes")
-        qdepth = perf.qdepth("tp_qdepth")
+        v = PtsVariant(perf, variant)
+        key = "ptsc_tp_block_sizes" if v.client else "tp_block_sizes"
+        sizes = v.check_block_sizes(perf.block_sizes(key), key)
+        qdepth = perf.qdepth("ptsc_qdepth" if v.client else "tp_qdepth")
     workers = o["tp_workers"]
-    rep = perf.report("pts-throughput", "SNIA PTS throughput: sequential 128 KiB and 1024 KiB")
+    rep = v.report(perf, "throughput", "throughput: sequential "
+                   + " and ".join(size_label(bs) for bs in sorted(sizes)))
     perf.estimate(rep, "throughput", 2 * o["round_time"], repeats=len(sizes))
     results = {}
     for bs in sorted(sizes):
@@ -23,7 +32,8 @@ def test_pts_throughput(perf):
             cells = []
             for read_pct, what in ((0, "write"), (100, "read")):
                 perf.say(f"throughput {size_label(bs)} round {n}: sequential {what}")
-                r = perf.measure(workers, qdepth, bs, read_pct, o["round_time"], random=False)
+                r = perf.measure(workers, qdepth, bs, read_pct, o["round_time"], random=False,
+                                 **v.measure_args())
                 cells.append(pts.cell(r, bs, read_pct))
             return cells
 
@@ -48,19 +58,19 @@ def test_pts_throughput(perf):
                 ylabel="throughput (MB/s)",
                 others={"sequential read": [c["mbps"] for r in rounds for c in r["cells"]
                                             if c["read_pct"] == 100]})
-    rep.data["block_sizes"] = {str(bs): v for bs, v in results.items()}
+    rep.data["block_sizes"] = {str(bs): res for bs, res in results.items()}
     s = rep.section("Throughput", f"Measurement-window averages, {workers} worker(s) x {qdepth} "
-                    "IOs in flight, sequential over the tested range. MB/s = 10^6 bytes/s.")
+                    f"IOs in flight, sequential ({v.text}). MB/s = 10^6 bytes/s.")
     s.table(["block size", "sequential write (MB/s)", "sequential read (MB/s)"],
-            [[size_label(bs), v["write_mbps"], v["read_mbps"]] for bs, v in results.items()],
+            [[size_label(bs), res["write_mbps"], res["read_mbps"]] for bs, res in results.items()],
             caption="Steady-state throughput")
     s.chart("bar_chart", "throughput", caption="Measurement-window averages.",
             categories=[size_label(bs) for bs in results],
-            series={"sequential write": [v["write_mbps"] for v in results.values()],
-                    "sequential read": [v["read_mbps"] for v in results.values()]},
+            series={"sequential write": [res["write_mbps"] for res in results.values()],
+                    "sequential read": [res["read_mbps"] for res in results.values()]},
             title="Sequential throughput", xlabel="block size", ylabel="throughput (MB/s)")
-    for bs, v in results.items():
-        perf.metric(rep, f"MB/s {size_label(bs)} sequential write", v["write_mbps"], "MB/s")
-        perf.metric(rep, f"MB/s {size_label(bs)} sequential read", v["read_mbps"], "MB/s")
-    problems = perf.finish(rep)
+    for bs, res in results.items():
+        perf.metric(rep, f"MB/s {size_label(bs)} sequential write", res["write_mbps"], "MB/s")
+        perf.metric(rep, f"MB/s {size_label(bs)} sequential read", res["read_mbps"], "MB/s")
+    problems = v.finish(perf, rep)
     assert not problems, "; ".join(problems)

@@ -102,6 +102,12 @@ def test_context_manager_and_time(nvme0):
     (dict(io_count=10, lba_align=[1, 2], io_size=8), ValueError, "lba_align"),
     (dict(io_sequence=[(0, 1, 2)]), ValueError, "io_sequence"),
     (dict(io_count=10, output_io_per_second={}), TypeError, "output_io_per_second"),
+    (dict(io_count=10, regions=[(0, 100), (50, 200)]), ValueError, "regions.1. .50, 200. overlaps"),
+    (dict(io_count=10, regions=[(0, 100)], region_end=100), ValueError, "cannot be combined"),
+    (dict(io_count=10, regions=[(0, 100, 0)]), ValueError, "regions weight 0 out of range"),
+    (dict(io_count=10, regions=[(0, 100), (200, 204)]), ValueError, "holds no IO of io_size 8"),
+    (dict(io_count=10, regions=[(0,)]), ValueError, "must be .start, end. or"),
+    (dict(io_count=10, regions=5), TypeError, "regions must be a list"),
     (dict(io_count=10, output_percentile_latency={200: None}), ValueError, "percentile"),
 ])
 def test_validation(nvme0, kw, exc, word):
@@ -199,6 +205,41 @@ def test_distribution_buckets(nvme0):
         hits[slba * 100 // cap] += 1
     assert sum(hits[b] for b in (0, 50, 99)) == len(cmdlog) == 256
     assert all(hits[b] > 10 for b in (0, 50, 99)), [hits[b] for b in (0, 50, 99)]
+
+
+def test_regions_every_io_inside_and_shared_by_weight(nvme0):
+    """regions (our extension): 64 segments spread over the namespace, the last
+    8 weighted 4 times their length; every IO lies whole inside one segment and
+    each segment's share of the IOs is its weight's (5 sigma)."""
+    cap = nvme0.id_data(7, 0, nsid=1, cns=0)
+    step = cap // 64
+    regions = [(k * step + 37, k * step + 37 + 256) for k in range(56)]
+    regions += [(k * step + 37, k * step + 37 + 256, 4 * 256) for k in range(56, 64)]
+    weights = [256] * 56 + [1024] * 8
+    n = 20000
+    cmdlog = [None] * n
+    r = run_quiet(ioworker(nvme0, io_size={1: 1, 8: 1}, lba_align=[1, 8], regions=regions,
+                           io_count=n, qdepth=16, read_percentage=100,
+                           output_cmdlog_list=cmdlog).start())
+    assert r.io_count_read == n and len(used(cmdlog)) == n
+    starts = [reg[0] for reg in regions]
+    hits = [0] * 64
+    for slba, count, _ in cmdlog:
+        k = max(i for i, s0 in enumerate(starts) if s0 <= slba)
+        assert slba + count <= regions[k][1], (slba, count, regions[k])
+        assert count == 1 or slba % 8 == 0
+        hits[k] += 1
+    total = sum(weights)
+    for k, (h, wt) in enumerate(zip(hits, weights)):
+        share = wt / total
+        assert abs(h - n * share) <= 5 * (n * share * (1 - share)) ** 0.5 + 1, (k, h, n * share)
+    # sequential: one pass walks the segments in order, each cut at its end
+    cmdlog = [None] * 1024
+    run_quiet(ioworker(nvme0, io_size=100, lba_random=False, regions=regions[:3], qdepth=2,
+                       output_cmdlog_list=cmdlog).start())
+    lo = regions[0][0]
+    assert [(lba - lo, cnt) for lba, cnt, _ in used(cmdlog)] == [
+        (off + k * step, c) for k in range(3) for off, c in ((0, 100), (100, 100), (200, 56))]
 
 
 def test_trace_replay(nvme0):

@@ -29,10 +29,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "scripts", "performance"))
 
 from perflib import options, percentiles, steady_state, tables  # noqa: E402
+from perflib.variant import PtsVariant  # noqa: E402
 from nvme.report import format_value, render  # noqa: E402
 
-SUITES = ("everyday-admin", "everyday-fresh-steady", "everyday-reset", "jedec-client",
-          "jedec-enterprise", "pts-iops", "pts-latency", "pts-throughput", "pts-wsat", "qos")
+SUITES = ("everyday-admin", "everyday-fresh-steady", "everyday-reset", "everyday-power",
+          "jedec-client", "jedec-enterprise", "pts-iops", "pts-latency", "pts-throughput",
+          "pts-client-iops", "pts-client-latency", "pts-client-throughput", "pts-wsat", "qos")
 QUICK, _ = options.resolve("quick", [])
 
 
@@ -132,8 +134,35 @@ def check_steady_state(doc):
     return set(range(ss.window.first_round, ss.window.last_round + 1))
 
 
-def test_pts_iops_report(reports):
-    doc = reports["pts-iops"]
+def check_variant(doc):
+    """Enterprise: the whole range. Client: its segments, as the PTS-C lays
+    them out (equal, sorted, not touching, inside the ActiveRange, adding up to
+    the ActiveRange amount), and the report says so."""
+    client = doc["name"].startswith("pts-client-")
+    assert doc["parameters"]["PTS variant"] == doc["data"]["variant"] == \
+        ("client" if client else "enterprise")
+    if not client:
+        assert "client" not in doc["title"]
+        return None
+    assert doc["title"].startswith("SNIA PTS client ")
+    ar = doc["data"]["active_range"]
+    segs = ar["segments"]
+    lba = doc["device"]["LBA size (B)"]
+    assert len(segs) == QUICK["ptsc_segments"]
+    assert len({e - b for b, e in segs}) == 1 and (segs[0][1] - segs[0][0]) * lba == \
+        ar["segment_bytes"] == options.parse_size(QUICK["ptsc_ar_amount"]) // len(segs)
+    assert all(a[1] < b[0] for a, b in zip(segs, segs[1:])), "segments touch or overlap"
+    assert segs[0][0] >= 0 and segs[-1][1] <= ar["lbas"]
+    assert any(n.startswith("PTS variant: client (PTS-C): ActiveRange 100%") and
+               f"{len(segs)} segments" in n for n in doc["notes"])
+    assert "client (PTS-C)" in doc["html"]
+    return segs
+
+
+@pytest.mark.parametrize("name", ["pts-iops", "pts-client-iops"])
+def test_pts_iops_report(reports, name):
+    doc = reports[name]
+    check_variant(doc)
     sections = check_common(doc, ("Steady state", "IOPS"))
     window = check_steady_state(doc)
     rounds = doc["data"]["rounds"]
@@ -148,15 +177,20 @@ def test_pts_iops_report(reports):
     assert t["columns"] == cols and t["rows"] == rows
     metrics = doc["data"]["metrics"]
     assert metrics["IOPS 4 KiB R/W 0/100"]["value"] == rows[0][-1]
+    assert any(n.startswith("purge: Format NVM") for n in doc["notes"])
+    assert doc["data"]["preconditioning"]["fills"] == 2
+    if name != "pts-iops":     # the targets name the enterprise report only
+        assert doc["targets"] == []
+        return
     assert doc["targets"] == [{"metric": "IOPS 4 KiB R/W 0/100", "value": rows[0][-1],
                                "unit": "IOPS", "minimum": 1, "maximum": None, "passed": True}]
     assert "<tr class='pass'><td>IOPS 4 KiB R/W 0/100</td>" in doc["html"]
-    assert any(n.startswith("purge: Format NVM") for n in doc["notes"])
-    assert doc["data"]["preconditioning"]["fills"] == 2
 
 
-def test_pts_throughput_report(reports, nvme0):
-    doc = reports["pts-throughput"]
+@pytest.mark.parametrize("name", ["pts-throughput", "pts-client-throughput"])
+def test_pts_throughput_report(reports, nvme0, name):
+    doc = reports[name]
+    check_variant(doc)
     sections = check_common(doc, ("128 KiB sequential", "Throughput"))
     per_bs = doc["data"]["block_sizes"]
     for bs, v in per_bs.items():
@@ -170,7 +204,10 @@ def test_pts_throughput_report(reports, nvme0):
                                  if c["read_pct"] == 0]
     t = table(sections["Throughput"], "Steady-state throughput")
     assert [row[0] for row in t["rows"]] == [options.size_label(int(b)) for b in per_bs]
-    if nvme0.mdts < 1024 * 1024:   # the test bed's MDTS: 1024 KiB is left out, and said so
+    asked = QUICK["ptsc_tp_block_sizes" if "client" in name else "tp_block_sizes"]
+    if nvme0.mdts >= 1024 * 1024:  # main.toml's MDTS: the PTS's 1024 KiB runs
+        assert sorted(per_bs, key=int) == [str(bs) for bs in sorted(asked)]
+    else:                          # test.toml's: 1024 KiB is left out, and said so
         assert "1048576" not in per_bs
         assert any("1024 KiB is above the controller's maximum transfer size" in n
                    for n in doc["notes"])
@@ -195,8 +232,10 @@ def merge_sparse(lists):
     return sorted([us, n] for us, n in out.items())
 
 
-def test_pts_latency_report(reports):
-    doc = reports["pts-latency"]
+@pytest.mark.parametrize("name", ["pts-latency", "pts-client-latency"])
+def test_pts_latency_report(reports, name):
+    doc = reports[name]
+    check_variant(doc)
     sections = check_common(doc, ("Steady state", "Latency"))
     window = check_steady_state(doc)
     t = table(sections["Latency"], "Response times")
@@ -268,6 +307,7 @@ def test_jedec_client_report(reports):
     assert abs(res["smart_host_bytes_written"] - info["write_bytes"]) <= 512000
     assert sum(info["sizes"].values()) == info["ios"]
     assert any("not the JEDEC trace" in n for n in doc["notes"])
+    assert any("write amplification not available" in n for n in doc["notes"])
 
 
 def test_everyday_reports(reports):
@@ -281,6 +321,12 @@ def test_everyday_reports(reports):
     cycles = doc["data"]["cycles"]
     assert len(cycles) == QUICK["cycles"]
     assert all(0 < c["ready_ms"] < c["first_io_ms"] for c in cycles)
+    doc = reports["everyday-power"]
+    check_common(doc, ("Power-on to ready",))
+    cycles = doc["data"]["cycles"]
+    assert len(cycles) == QUICK["cycles"]
+    assert all(0 < c["power_on_ms"] <= c["ready_ms"] < c["first_io_ms"] for c in cycles)
+    assert doc["parameters"]["power control"] == "the PCIe slot's power control"
     doc = reports["everyday-admin"]
     check_common(doc, ("Admin commands",))
     assert [t["passed"] for t in doc["targets"]] == [False]
@@ -308,6 +354,11 @@ def test_bad_mix_ends_the_run_before_any_io(pciaddr, tmp_path):
      "is above the controller's maximum transfer size"),
     ("range=1t", None, "is beyond the namespace"),
     ("iops_qdepth=5000", lambda run: run.qdepth("iops_qdepth"), "the controller allows"),
+    ("ptsc_ar_amount=1g", lambda run: PtsVariant(run, "client"),
+     "ptsc_ar_amount 1g is larger than the ActiveRange (100% of the tested range: 65536 KiB)"),
+    ("ptsc_segments=1024", lambda run: PtsVariant(run, "client").check_block_sizes(
+        run.block_sizes("iops_block_sizes"), "iops_block_sizes"),
+     "iops_block_sizes: block size 128 KiB does not fit in a client segment of 32 KiB"),
 ])
 def test_options_checked_against_the_namespace(pcie, nvme0, nvme0n1, tmp_path, option, check,
                                                message):

@@ -242,3 +242,93 @@ def test_trace_file_is_checked_before_any_io(tmp_path):
         f.write_text(text + "\n")
         with pytest.raises(options.OptionError, match=err):
             trace.load(str(f), 4096, 100)
+
+
+# ---- PTS client: ActiveRange segments, and the round loop both variants share
+
+from perflib import pts, segments  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", [1, 2, 99])
+def test_ptsc_segments_are_equal_sorted_apart_and_inside(seed):
+    active, amount, count, grain = 1_000_000, 262_144, 2048, 8
+    segs = segments.place_segments(active, amount, count, grain, seed)
+    assert len(segs) == count
+    assert {e - s for s, e in segs} == {amount // count}          # 128 LBAs each
+    assert all(s % grain == 0 for s, _ in segs)
+    assert all(a[1] < b[0] for a, b in zip(segs, segs[1:])), "touching or overlapping"
+    assert segs[0][0] >= 0 and segs[-1][1] <= active
+    # spread over the whole ActiveRange, not packed at its start
+    assert segs[-1][1] > 0.9 * active and segs[0][0] < 0.1 * active
+    assert segments.place_segments(active, amount, count, grain, seed) == segs
+
+
+def test_ptsc_segments_depend_on_the_seed_and_fill_a_tight_range():
+    assert segments.place_segments(10_000, 1_000, 10, 1, 1) != \
+        segments.place_segments(10_000, 1_000, 10, 1, 2)
+    # 4 segments of 2 grains need 4 * 2 + 3 gaps = 11 grains: exactly one layout
+    assert segments.place_segments(11, 8, 4, 1, 7) == [(0, 2), (3, 5), (6, 8), (9, 11)]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((10, 8, 4, 1), "do not fit in the ActiveRange of 10 LBAs"),
+    ((1000, 3, 4, 1), "leaves less than 1 LBAs per segment"),
+    ((1000, 100, 0, 1), "ptsc_segments 0 must be at least 1"),
+])
+def test_ptsc_segments_that_cannot_be_placed_are_refused(args, message):
+    with pytest.raises(options.OptionError, match=message):
+        segments.place_segments(*args, seed=1)
+
+
+def test_client_options_are_checked():
+    opts, _ = options.resolve("full", [])
+    assert (opts["ptsc_active_range"], opts["ptsc_ar_amount"], opts["ptsc_segments"],
+            opts["ptsc_workers"], opts["ptsc_qdepth"], opts["ptsc_tp_block_sizes"]) == \
+        ("100%", "8g", 2048, 2, 16, [1024 * 1024])
+    opts, _ = options.resolve("quick", ["ptsc_active_range=75%"])
+    assert opts["ptsc_active_range"] == "75%"
+    with pytest.raises(options.OptionError, match="must be a percentage of the tested range"):
+        options.resolve("quick", ["ptsc_active_range=64m"])
+    with pytest.raises(options.OptionError, match="range '120%'"):
+        options.resolve("quick", ["ptsc_active_range=120%"])
+
+
+class FakePerf:
+    """What mix_size_rounds uses of PerfRun: options, progress, measure."""
+    def __init__(self, iops_of_round):
+        self.opts = {"round_time": 1, "max_rounds": 8, "window": 5}
+        self.calls, self.round, self.iops_of_round = [], 0, iops_of_round
+
+    def say(self, text):
+        if "round" in text and "of at most" in text:
+            self.round += 1
+
+    def measure(self, workers, qdepth, bs, read_pct, seconds, **extra):
+        self.calls.append((self.round + 1, bs, read_pct, workers, qdepth, extra.get("regions")))
+        iops = self.iops_of_round(self.round + 1) * (1 + read_pct / 100)
+        return {"iops": iops, "mbps": iops * bs / 1e6, "lat_avg_us": 1e6 / iops,
+                "lat_max_us": 2e6 / iops, "ios": int(iops), "seconds": 1.0,
+                "distribution": [0, 3, 1]}
+
+
+def test_mix_size_rounds_order_tracking_and_regions():
+    """The PTS's order in a round (mixes from writes to reads, sizes large to
+    small), the tracking cell's figure per round, steady state at a known
+    round, and the client's regions handed to every measurement."""
+    values = {1: 500, 2: 300, 3: 200, 4: 100, 5: 100, 6: 100, 7: 100, 8: 100}
+    perf = FakePerf(lambda n: values[n])
+    regions = [(0, 64), (128, 192)]
+    rounds, tracking, ss = pts.mix_size_rounds(perf, "client IOPS", [4096, 131072], [100, 0],
+                                               2, 16, (4096, 0), "iops", regions=regions)
+    assert [c[1:3] for c in perf.calls[:4]] == [(131072, 0), (4096, 0), (131072, 100), (4096, 100)]
+    assert all(c[3:] == (2, 16, regions) for c in perf.calls)
+    assert tracking == [values[n] for n in range(1, len(tracking) + 1)]
+    assert ss.reached and ss.round == 8 and len(rounds) == 8
+    assert "distribution" not in rounds[0]["cells"][0]
+    # the latency test's form: QD1, the distributions kept, no regions
+    perf = FakePerf(lambda n: 100)
+    rounds, tracking, ss = pts.mix_size_rounds(perf, "latency", [512], [0], 1, 1, (512, 0),
+                                               "lat_avg_us", keep_distribution=True)
+    assert ss.round == 5 and tracking == [1e4] * 5
+    assert rounds[0]["cells"][0]["distribution"] == [[1, 3], [2, 1]]
+    assert all(c[3:] == (1, 1, None) for c in perf.calls)

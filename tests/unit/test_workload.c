@@ -365,6 +365,86 @@ static void distribution_buckets(void **state)
 	assert_int_equal(hits[99], 0);
 }
 
+/* Random IOs of a region list: every IO whole inside one region, the share of
+ * each region as its weight says (the length when weight is 0). */
+static void regions_random_by_weight(void **state)
+{
+	struct pn_workload_params p = defaults();
+	struct pn_wl_region r[] = {
+		{ 1000, 1064, 0, 0 },        /* 64 LBAs: weight 64 */
+		{ 5000, 5128, 0, 0 },        /* 128 LBAs: weight 128 */
+		{ 900000, 900200, 320, 0 },  /* weight given: 320 */
+		{ 999900, 1000000, 0, 0 },   /* 100 LBAs at the namespace's end */
+	};
+	double total = 64 + 128 + 320 + 100;
+	struct pn_io io;
+	uint64_t n = 200000, hits[4] = {0};
+
+	p.regions = r;
+	p.nregions = 4;
+	p.size_kind = PN_WL_SIZE_LIST;
+	p.nsizes = 2;
+	p.sizes[0] = 8;
+	p.sizes[1] = 1;
+	p.size_weight[0] = p.size_weight[1] = 1;
+	p.nalign = 2;
+	p.align[0] = 8;
+	p.align[1] = 1;
+	p.io_count = n;
+	assert_int_equal(pn_workload_init(w, &p), 0);
+	assert_int_equal(w->p.region_start, 1000);
+	assert_int_equal(w->p.region_end, 1000000);
+	assert_int_equal(r[3].cum_weight, 612);
+	while (pn_workload_next(w, &io)) {
+		int k = 0;
+
+		while (k < 4 && !(io.slba >= r[k].start && io.slba + io.nlb <= r[k].end))
+			k++;
+		if (k == 4)
+			fail_msg("IO [%llu, +%u) outside every region", (unsigned long long)io.slba,
+				 io.nlb);
+		if (io.nlb == 8)
+			assert_int_equal(io.slba % 8, 0);
+		hits[k]++;
+	}
+	assert_share(hits[0], n, 64 / total, "region 0 (64 LBAs)");
+	assert_share(hits[1], n, 128 / total, "region 1 (128 LBAs)");
+	assert_share(hits[2], n, 320 / total, "region 2 (weight 320)");
+	assert_share(hits[3], n, 100 / total, "region 3 (100 LBAs)");
+}
+
+/* Sequential IOs walk the regions in order, each from its start, the last IO
+ * of a region cut at its end; one pass ends after the last region. */
+static void regions_sequential_pass(void **state)
+{
+	struct pn_workload_params p = defaults();
+	struct pn_wl_region r[] = { { 10, 30, 0, 0 }, { 100, 108, 0, 0 }, { 500, 513, 0, 0 } };
+	static const uint64_t want_slba[] = { 10, 18, 26, 100, 500, 508 };
+	static const uint32_t want_nlb[] = { 8, 8, 4, 8, 8, 5 };
+	struct pn_io io;
+	int i = 0;
+
+	p.regions = r;
+	p.nregions = 3;
+	p.lba_random = 0;
+	p.io_count = 0;
+	assert_int_equal(pn_workload_init(w, &p), 0);
+	while (pn_workload_next(w, &io)) {
+		assert_true(i < 6);
+		assert_int_equal(io.slba, want_slba[i]);
+		assert_int_equal(io.nlb, want_nlb[i]);
+		i++;
+	}
+	assert_int_equal(i, 6);
+	/* with io_count, it wraps to the first region */
+	p.io_count = 8;
+	assert_int_equal(pn_workload_init(w, &p), 0);
+	for (i = 0; i < 8 && pn_workload_next(w, &io); i++)
+		;
+	assert_int_equal(io.slba, 18);
+	assert_int_equal(w->passes, 1);
+}
+
 static void trace_replay(void **state)
 {
 	static const struct pn_wl_trace_entry trace[] = {
@@ -521,6 +601,39 @@ static void validation_errors(void **state)
 	assert_int_equal(pn_workload_init(w, &p), 0);
 }
 
+static void regions_validation(void **state)
+{
+	struct pn_workload_params p;
+	struct pn_wl_region r[2];
+
+#define REGIONS(a, b, c, d_) (r[0] = (struct pn_wl_region){ a, b, 0, 0 }, \
+			      r[1] = (struct pn_wl_region){ c, d_, 0, 0 }, p.regions = r, \
+			      p.nregions = 2)
+	p = defaults(); REGIONS(0, 100, 100, 100);
+	EXPECT_INVALID(p, EINVAL, "regions[1] [100, 100) is empty");
+	p = defaults(); REGIONS(0, 100, 50, 200);
+	EXPECT_INVALID(p, EINVAL, "regions[1] [50, 200) overlaps or comes before regions[0] "
+		       "[0, 100): sort them by LBA");
+	p = defaults(); REGIONS(0, 100, 999990, 1000001);
+	EXPECT_INVALID(p, EINVAL, "regions[1] [999990, 1000001) beyond the namespace capacity");
+	p = defaults(); REGIONS(0, 100, 200, 204);
+	EXPECT_INVALID(p, EINVAL, "regions[1] [200, 204) holds no IO of io_size 8");
+	p = defaults(); REGIONS(0, 100, 200, 300); p.has_distribution = true;
+	p.distribution[0] = 10000;
+	EXPECT_INVALID(p, EINVAL, "regions and distribution cannot be combined");
+	p = defaults(); REGIONS(0, 100, 200, 300); p.has_lba_step = true; p.lba_step = 8;
+	EXPECT_INVALID(p, EINVAL, "regions and lba_step cannot be combined");
+	p = defaults(); REGIONS(0, 100, 200, 300); p.lba_start = 50;
+	EXPECT_INVALID(p, EINVAL, "regions and lba_start cannot be combined");
+	p = defaults(); REGIONS(0, 100, 200, 300); r[1].weight = UINT64_C(1) << 63;
+	EXPECT_INVALID(p, EINVAL, "regions: weights sum above 2^62");
+	p = defaults(); p.nregions = 2; p.regions = NULL;
+	EXPECT_INVALID(p, EINVAL, "regions: 2 entries but no data");
+	p = defaults(); REGIONS(0, 100, 200, 300); p.nregions = PN_WL_MAX_REGIONS + 1;
+	EXPECT_INVALID(p, EINVAL, "regions has 65537 entries, at most 65536");
+#undef REGIONS
+}
+
 /* The original pynvme's inputs that it ran and we used to refuse: an
  * op_percentage that does not sum to 100 (weights), a region smaller than
  * io_size (clipped), io_sequence times out of order (list order). */
@@ -634,6 +747,9 @@ int main(void)
 		cmocka_unit_test(original_inputs_accepted),
 		cmocka_unit_test(op_mix_and_real_counts),
 		cmocka_unit_test(distribution_buckets),
+		cmocka_unit_test(regions_random_by_weight),
+		cmocka_unit_test(regions_sequential_pass),
+		cmocka_unit_test(regions_validation),
 		cmocka_unit_test(trace_replay),
 		cmocka_unit_test(reproducible_per_seed_and_stream),
 		cmocka_unit_test(validation_errors),

@@ -22,6 +22,7 @@ typedef struct {
 	PyObject *owner;              /* the Namespace (or Controller): keeps it alive */
 	PyObject *verify_owner;       /* the object owning the verify table */
 	struct pn_wl_trace_entry *trace; /* io_sequence, PyMem */
+	struct pn_wl_region *regions;    /* regions, PyMem */
 	PyObject *op_percentage;      /* the caller's dicts/lists, filled on close */
 	PyObject *out_io_per_second;
 	PyObject *out_percentile;
@@ -306,6 +307,61 @@ static int parse_trace(PyObject *o, IOWorkerObject *self, struct pn_workload_par
 	return 0;
 }
 
+/* regions (our extension, docs/ioworker.md): a list of (start, end) or
+ * (start, end, weight) LBA ranges, sorted; the generator checks the rest. */
+static int parse_regions(PyObject *o, IOWorkerObject *self, struct pn_workload_params *p)
+{
+	Py_ssize_t n;
+
+	if (!PyList_Check(o) && !PyTuple_Check(o)) {
+		PyErr_Format(PyExc_TypeError, "regions must be a list of (start, end) or (start, "
+			     "end, weight), not %.100s", Py_TYPE(o)->tp_name);
+		return -1;
+	}
+	n = PySequence_Size(o);
+	if (n < 1 || n > PN_WL_MAX_REGIONS) {
+		PyErr_Format(pn_py_arg_error, "regions has %zd entries, must be 1..%d", n,
+			     PN_WL_MAX_REGIONS);
+		return -1;
+	}
+	self->regions = PyMem_Calloc((size_t)n, sizeof(*self->regions));
+	if (!self->regions) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *it = PySequence_GetItem(o, i);
+		struct pn_wl_region *r = &self->regions[i];
+		Py_ssize_t k = it && (PyTuple_Check(it) || PyList_Check(it)) ? PySequence_Size(it) : -1;
+		int rc = -1;
+
+		if (!it)
+			return -1;
+		if (k != 2 && k != 3) {
+			PyErr_Format(pn_py_arg_error, "regions[%zd] must be (start, end) or (start, "
+				     "end, weight)", i);
+		} else {
+			PyObject *f[3] = {NULL, NULL, NULL};
+
+			for (Py_ssize_t j = 0; j < k; j++)
+				f[j] = PySequence_GetItem(it, j);
+			if (f[0] && f[1] && (k == 2 || f[2]) &&
+			    !to_u64(f[0], "regions start", 0, UINT64_MAX, &r->start) &&
+			    !to_u64(f[1], "regions end", 0, UINT64_MAX, &r->end) &&
+			    (k == 2 || !to_u64(f[2], "regions weight", 1, UINT64_MAX, &r->weight)))
+				rc = 0;
+			for (Py_ssize_t j = 0; j < k; j++)
+				Py_XDECREF(f[j]);
+		}
+		Py_DECREF(it);
+		if (rc < 0)
+			return -1;
+	}
+	p->regions = self->regions;
+	p->nregions = (uint32_t)n;
+	return 0;
+}
+
 /* ---- creation ---------------------------------------------------------- */
 
 static uint64_t worker_stream;   /* different random streams per worker */
@@ -317,24 +373,26 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 		"op_percentage", "time", "qdepth", "region_start", "region_end", "iops",
 		"io_count", "lba_start", "qprio", "distribution", "ptype", "pvalue",
 		"io_sequence", "fw_debug", "output_io_per_second", "output_percentile_latency",
-		"output_cmdlog_list", "cpu", NULL};
+		"output_cmdlog_list", "cpu", "regions", NULL};
 	PyObject *o_io_size = NULL, *o_lba_step = Py_None, *o_lba_align = Py_None,
 		 *o_lba_random = Py_True, *o_read_pct = NULL, *o_op_pct = Py_None, *o_time = NULL,
 		 *o_qdepth = NULL, *o_region_start = NULL, *o_region_end = NULL, *o_iops = NULL,
 		 *o_io_count = NULL, *o_lba_start = NULL, *o_qprio = NULL, *o_dist = Py_None,
 		 *o_ptype = NULL, *o_pvalue = NULL, *o_seq = Py_None, *o_fw_debug = Py_False,
-		 *o_out_ips = Py_None, *o_out_pct = Py_None, *o_out_cmdlog = Py_None, *o_cpu = Py_None;
+		 *o_out_ips = Py_None, *o_out_pct = Py_None, *o_out_cmdlog = Py_None, *o_cpu = Py_None,
+		 *o_regions = Py_None;
 	struct pn_ioworker_config cfg;
 	struct pn_workload_params *p = &cfg.wl;
 	IOWorkerObject *self;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOOOOOOOOOOOOOOOOOOOO:ioworker", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOOOOOOOOOOOOOOOOOOOOO:ioworker", kwlist,
 					 &o_io_size, &o_lba_step, &o_lba_align, &o_lba_random,
 					 &o_read_pct, &o_op_pct, &o_time, &o_qdepth,
 					 &o_region_start, &o_region_end, &o_iops, &o_io_count,
 					 &o_lba_start, &o_qprio, &o_dist, &o_ptype, &o_pvalue, &o_seq,
-					 &o_fw_debug, &o_out_ips, &o_out_pct, &o_out_cmdlog, &o_cpu))
+					 &o_fw_debug, &o_out_ips, &o_out_pct, &o_out_cmdlog, &o_cpu,
+					 &o_regions))
 		return NULL;
 	self = PyObject_New(IOWorkerObject, &ioworker_type);
 	if (!self)
@@ -464,6 +522,15 @@ PyObject *pn_py_ioworker_new(const struct pn_py_ns_info *ns, PyObject *args, PyO
 	}
 	if (o_seq != Py_None && parse_trace(o_seq, self, p) < 0)
 		goto fail;
+	if (o_regions != Py_None) {
+		if (o_region_start || o_region_end) {
+			PyErr_SetString(pn_py_arg_error, "regions and region_start/region_end "
+					"cannot be combined: the regions are the LBAs to use");
+			goto fail;
+		}
+		if (parse_regions(o_regions, self, p) < 0)
+			goto fail;
+	}
 	if (PyObject_IsTrue(o_fw_debug) < 0)
 		goto fail;
 	if (o_out_ips != Py_None) {
@@ -978,6 +1045,7 @@ static void iow_dealloc(IOWorkerObject *self)
 		Py_END_ALLOW_THREADS
 	}
 	PyMem_Free(self->trace);
+	PyMem_Free(self->regions);
 	Py_XDECREF(self->owner);
 	Py_XDECREF(self->verify_owner);
 	Py_XDECREF(self->op_percentage);
@@ -1027,7 +1095,7 @@ PyTypeObject pn_py_ioworker_type = {
 		  "region_end=0xffffffffffffffff, iops=0, io_count=0, lba_start=0, qprio=0, "
 		  "distribution=None, ptype=0xbeef, pvalue=100, io_sequence=None, fw_debug=False, "
 		  "output_io_per_second=None, output_percentile_latency=None, "
-		  "output_cmdlog_list=None, cpu=None).\n\n"
+		  "output_cmdlog_list=None, cpu=None, regions=None).\n\n"
 		  "As in the original pynvme: lba_random is True/False or the percentage of random "
 		  "IOs; op_percentage maps opcodes to percentages (another sum is taken as weights) "
 		  "and on close() each of its keys holds the count of completed commands; an io_size "
@@ -1039,7 +1107,11 @@ PyTypeObject pn_py_ioworker_type = {
 		  "empty list collects nothing); output_percentile_latency values are whole us and "
 		  "latency_distribution then has 1,000,000 1-us bins. Every LBA a worker writes "
 		  "carries its LBA number (uint64, little endian) in its first 8 bytes, a token in "
-		  "its last 8 and the ptype/pvalue pattern between, verified or not. See "
+		  "its last 8 and the ptype/pvalue pattern between, verified or not. regions (an "
+		  "extension) is a sorted list of (start, end) or (start, end, weight) LBA ranges "
+		  "used instead of region_start/region_end: random IOs pick a range by weight "
+		  "(default: its length) and fit whole inside it; sequential IOs walk them in "
+		  "order. See "
 		  "docs/ioworker.md.",
 	.tp_methods = iow_methods,
 	.tp_getset = iow_getset,

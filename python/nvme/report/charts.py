@@ -122,10 +122,11 @@ def bar_chart(categories, series, title, xlabel, ylabel, logy=False):
     else:
         _thousands(ax)
         tallest = max((v for values in series.values() for v in values if v), default=0)
-        if tallest > 0:
-            ax.set_ylim(0, tallest * 1.15)
+        if tallest > 0:   # room above the tallest bar's label for the legend's row
+            ax.set_ylim(0, tallest * (1.3 if len(series) > 1 else 1.15))
     if len(series) > 1:
-        ax.legend(fontsize=9)
+        # one row across the top, above the bars' labels (a corner legend covered them)
+        ax.legend(fontsize=9, loc="upper center", ncol=min(len(series), 4))
     fig.tight_layout()
     return fig
 
@@ -244,12 +245,15 @@ def qos_curve(distributions, title):
     return fig
 
 
-def xy_chart(series, title, xlabel, ylabel):
-    """series: label -> (x values, y values), e.g. IOPS against GB written."""
+def xy_chart(series, title, xlabel, ylabel, steps=False):
+    """series: label -> (x values, y values), e.g. IOPS against GB written.
+    steps: each y holds until the next x (a cumulative distribution)."""
     fig, ax = _axes(title, xlabel, ylabel)
     for i, (label, (xs, ys)) in enumerate(series.items()):
+        if steps and xs:   # from 0 at the first x, a step up at each point
+            xs, ys = [xs[0]] + list(xs), [0] + list(ys)
         ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.3, label=label,
-                color=COLORS[i % len(COLORS)])
+                color=COLORS[i % len(COLORS)], drawstyle="steps-post" if steps else "default")
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     _thousands(ax)

@@ -7,6 +7,11 @@ import nvme as d
 
 from .options import KIB
 
+# What the JEDEC reports say (as a note, so it shows at the top) about write
+# amplification: media writes are only in vendor logs.
+WRITE_AMPLIFICATION_UNAVAILABLE = ("write amplification not available: the drive reports host "
+                                   "writes (SMART) but no media writes in a log pynvme knows")
+
 LINK_SPEED_GTS = {1: 2.5, 2: 5.0, 3: 8.0, 4: 16.0, 5: 32.0, 6: 64.0}
 
 

@@ -13,7 +13,8 @@ def run(ns, workers, qdepth, block_bytes, read_pct, seconds, range_lbas, random=
     IO counts per 1 us, dense). qdepth: IOs in flight per worker (the
     ioworker's queue holds one more). block_bytes may be a dict size->weight.
     per_worker: a list of extra ioworker arguments, one dict per worker (e.g.
-    each its own output_cmdlog_list)."""
+    each its own output_cmdlog_list). regions (a list of (start, end) LBA
+    ranges) replaces the one region [region_start, range_lbas)."""
     lba = ns.lba_size
     size = ({b // lba: w for b, w in block_bytes.items()} if isinstance(block_bytes, dict)
             else block_bytes // lba)
@@ -21,8 +22,9 @@ def run(ns, workers, qdepth, block_bytes, read_pct, seconds, range_lbas, random=
     ws = []
     for i in range(workers):
         kw = dict(io_size=size, lba_random=random, read_percentage=read_pct, qdepth=qdepth + 1,
-                  region_start=region_start, region_end=range_lbas,
                   output_io_per_second=per_second[i], **extra)
+        if not extra.get("regions"):
+            kw.update(region_start=region_start, region_end=range_lbas)
         kw.update(per_worker[i] if per_worker else {})
         if seconds:
             kw["time"] = seconds

@@ -30,6 +30,16 @@ FULL = {
     "iops_workers": 4,           # PTS enterprise: T4Q32
     "iops_qdepth": 32,
     "tp_block_sizes": "128k,1024k",
+    # PTS client (PTS-C): IO confined to the ActiveRange amount, cut into
+    # segments spread at random over the ActiveRange (a share of the tested
+    # range), at the client's lower outstanding IO
+    "ptsc_active_range": "100%",   # of the tested range: 100% or 75%
+    "ptsc_ar_amount": "8g",        # ActiveRange amount: what the segments add up to
+    "ptsc_segments": 2048,
+    "ptsc_seed": 1,                # where the segments fall (reported)
+    "ptsc_workers": 2,             # client IOPS: T2Q16
+    "ptsc_qdepth": 16,
+    "ptsc_tp_block_sizes": "1024k",
     "tp_workers": 1,
     "tp_qdepth": 32,
     "lat_block_sizes": "0.5k,4k,8k",
@@ -49,7 +59,8 @@ FULL = {
     "client_ios": 200000,        # IOs of the synthetic stand-in
     "client_qdepth": 32,
     "everyday_time": 60,
-    "cycles": 20,
+    "cycles": 20,                # controller resets, and power cycles
+    "power_off_ms": 1000,        # how long each power cycle leaves the drive off
     "admin_repeats": 100,
 }
 
@@ -58,13 +69,15 @@ QUICK = dict(FULL, **{
     "iops_block_sizes": "4k,128k", "iops_mixes": "100/0,65/35,0/100",
     "iops_workers": 2, "iops_qdepth": 16,
     "tp_qdepth": 16,
+    "ptsc_ar_amount": "32m", "ptsc_segments": 16, "ptsc_qdepth": 8,
+    "ptsc_tp_block_sizes": "128k,1024k",
     "lat_block_sizes": "0.5k,4k", "lat_mixes": "100/0,0/100",
     "wsat_max_time": 30, "wsat_round_time": 1, "wsat_workers": 2,
     "wsat_qdepth": 16,
     "qos_qdepths": "1,32", "qos_time": 3,
     "jedec_time": 5, "jedec_workers": 2, "jedec_qdepth": 16,
     "client_ios": 20000, "client_qdepth": 16,
-    "everyday_time": 1, "cycles": 3, "admin_repeats": 10,
+    "everyday_time": 1, "cycles": 3, "admin_repeats": 10, "power_off_ms": 200,
 })
 
 PROFILES = {"full": FULL, "quick": QUICK}
@@ -125,9 +138,10 @@ def parse_positive_int(name):
 
 
 LIST_OPTIONS = {"iops_block_sizes": parse_size, "tp_block_sizes": parse_size,
+                "ptsc_tp_block_sizes": parse_size,
                 "lat_block_sizes": parse_size, "iops_mixes": parse_mix, "lat_mixes": parse_mix,
                 "qos_qdepths": parse_positive_int("qos_qdepths")}
-TEXT_OPTIONS = {"range", "purge", "client_trace"}
+TEXT_OPTIONS = {"range", "purge", "client_trace", "ptsc_active_range", "ptsc_ar_amount"}
 
 
 def resolve(profile, overrides):
@@ -164,6 +178,11 @@ def resolve(profile, overrides):
         raise OptionError(f"window {opts['window']} is longer than max_rounds "
                           f"{opts['max_rounds']}: steady state could never be reached")
     parse_range_text(opts["range"])
+    kind, _ = parse_range_text(opts["ptsc_active_range"])
+    if kind != "pct":
+        raise OptionError(f"ptsc_active_range {opts['ptsc_active_range']!r} must be a "
+                          "percentage of the tested range, like 100% or 75%")
+    parse_size(opts["ptsc_ar_amount"])
     return opts, given
 
 

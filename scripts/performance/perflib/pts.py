@@ -36,6 +36,31 @@ def rounds_to_steady_state(perf, label, run_round, tracking_of):
     return rounds, tracking, ss
 
 
+def mix_size_rounds(perf, label, sizes, mixes, workers, qdepth, track, key,
+                    keep_distribution=False, regions=None):
+    """The rounds of the IOPS and latency tests (both variants): each round
+    runs every block size x R/W mix cell in the PTS's order (mixes from writes
+    to reads, block sizes large to small) for round_time, random IO with
+    `workers` x `qdepth` IOs in flight (in `regions` when given: the client's
+    ActiveRange segments), until the cell `track` = (bs, read_pct) reaches
+    steady state in its `key` figure. Returns (rounds, tracking values,
+    SteadyState)."""
+    order = [(bs, mix) for mix in sorted(mixes) for bs in sorted(sizes, reverse=True)]
+    extra = {"regions": regions} if regions else {}
+
+    def one_round(n):
+        cells = []
+        for i, (bs, mix) in enumerate(order):
+            perf.say(f"{label} round {n}: {cell_name(bs, mix)} ({i + 1} of {len(order)})")
+            r = perf.measure(workers, qdepth, bs, mix, perf.opts["round_time"], **extra)
+            cells.append(cell(r, bs, mix, keep_distribution=keep_distribution))
+        return cells
+
+    def tracking_of(cells):
+        return next(c[key] for c in cells if (c["bs"], c["read_pct"]) == track)
+    return rounds_to_steady_state(perf, label, one_round, tracking_of)
+
+
 def window_rounds(ss):
     return set(range(ss.window.first_round, ss.window.last_round + 1)) if ss.window else set()
 
