@@ -6,7 +6,6 @@ The pytest plugin (nvme.pytest_plugin) registers a Recorder for every session un
 told --no-record. Recording never fails a session: the first error is reported once
 on stderr and the tests go on."""
 import datetime
-import logging
 import os
 import re
 import shlex
@@ -20,8 +19,6 @@ import pytest
 from .dut import identify_facts, pci_facts
 from .project import git_commit, project_version
 from .spool import Spool
-
-log = logging.getLogger("pynvme.lab")
 
 MAX_ARTIFACT_BYTES = 4 << 20        # one file; longer ones are cut (the head is kept)
 MAX_RUN_ARTIFACT_BYTES = 32 << 20   # a run's upload stays well under the 64 MiB limit
@@ -210,7 +207,6 @@ class Recorder:
                 self.warned = True
                 msg = (f"pynvme lab: recording failed ({what}: {type(e).__name__}: {e}); "
                        f"the tests go on, the spool {self.spool_path} may miss this run's rest")
-                log.warning(msg)
                 sys.stderr.write(msg + "\n")
             return None
 
