@@ -9,6 +9,7 @@ PACKAGES=(
     python3-serial
     tmux
     python3-matplotlib  # the performance reports' charts and PDF (scripts/performance)
+    python3-pytest-xdist  # several DUTs of one host in parallel, one worker each (docs/lab.md)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

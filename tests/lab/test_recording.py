@@ -53,7 +53,9 @@ def test_report():
     from nvme.report import Report
     import os
     rep = Report("pts_iops", "IOPS", os.environ["REPORT_DIR"])
-    rep.data["metrics"] = {"IOPS 4k 100% read": {"value": 1234.5, "unit": "IOPS"}}
+    rep.data["metrics"] = {"IOPS 4k 100% read": {"value": 1234.5, "unit": "IOPS"},
+                           "no figure": {"value": float("nan"), "unit": "us"},
+                           "long unit": {"value": 1.0, "unit": "x" * 40}}
     rep.section("s").chart("time_series", "iops_each_second", series={"4k read": [10, 20, 30]},
                            title="t", ylabel="IO/s")
     rep.write(render_now=False)
@@ -147,6 +149,8 @@ def test_ioworker_and_report_metrics(recorded):
     assert metrics[("test_passes", "ioworker.1.latency_p99_us")]["unit"] == "us"
     m = metrics[("test_report", "pts_iops.iops_4k_100pct_read")]
     assert (m["value"], m["unit"]) == (1234.5, "IOPS")
+    assert ("test_report", "pts_iops.no_figure") not in metrics      # NaN: no JSON number
+    assert metrics[("test_report", "pts_iops.long_unit")]["unit"] == "x" * 32   # the lab's limit
     ts = metrics[("test_report", "pts_iops.iops_each_second.4k_read")]
     assert ts["series"] == [[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]] and ts["value"] == 20.0
 
@@ -248,8 +252,9 @@ def test_4():
 
 
 def test_xdist_workers_each_record_their_own_device(tmp_path):
-    """--pciaddr=A,B with two workers: gw0 drives A, gw1 drives B, each records its
-    own run with its own DUT (two software controllers, one per worker process)."""
+    """--pciaddr=A,B with two workers and --dist each (every drive runs every test):
+    gw0 drives A, gw1 drives B, each records its own run with its own DUT (two
+    software controllers, one per worker process)."""
     pytest.importorskip("xdist")
     (tmp_path / "test_par.py").write_text('''
 import pytest
@@ -259,14 +264,17 @@ def test_io(nvme0n1, i, pciaddr, worker_id):
     nvme0n1.ioworker(io_size=8, io_count=200, qdepth=4).start().close()
 ''')
     spool = tmp_path / "spool.sqlite"
-    out = run_pytest(tmp_path, "-n", "2", "--pciaddr=soft:size=64M,soft:size=96M,mdts=6",
+    out = run_pytest(tmp_path, "-n", "2", "--dist", "each",
+                     "--pciaddr=soft:size=64M,soft:size=96M,mdts=6",
                      f"--lab-spool={spool}")
     assert out.returncode == 0, out.stdout + out.stderr
     docs = sorted(documents(spool), key=lambda d: d["run"]["worker"])
     assert [d["run"]["worker"] for d in docs] == ["gw0", "gw1"]
     assert [d["run"]["dut"]["capacity_bytes"] for d in docs] == [64 << 20, 96 << 20]
     assert [d["run"]["dut"]["pciaddr"] for d in docs] == ["soft:size=64M", "soft:size=96M,mdts=6"]
-    assert sum(d["run"]["outcome"]["passed"] for d in docs) == 6
+    assert [d["run"]["outcome"]["passed"] for d in docs] == [6, 6]
+    assert all(len([m for m in d["metrics"] if m["name"] == "ioworker.1.iops"]) == 6
+               for d in docs)
     assert all(d["run"]["finished"] for d in docs)
 
 

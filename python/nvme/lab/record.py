@@ -6,6 +6,7 @@ The pytest plugin (nvme.pytest_plugin) registers a Recorder for every session un
 told --no-record. Recording never fails a session: the first error is reported once
 on stderr and the tests go on."""
 import datetime
+import math
 import os
 import re
 import shlex
@@ -173,6 +174,21 @@ def report_metrics(rep):
                 name = f"{base}.{fig}" + (f".{slug(label)}" if label is not None else "")
                 out.append({"name": name, "value": sum(p[1] for p in pts) / len(pts),
                             "unit": unit, "series": pts})
+    return out
+
+
+def finite_metrics(metrics, test):
+    """Metrics as the lab stores them: finite numbers (JSON has no NaN), a unit of at
+    most 32 characters, the test they belong to."""
+    out = []
+    for m in metrics:
+        if not math.isfinite(m["value"]):
+            continue
+        series = m.get("series")
+        if series is not None:
+            series = [p for p in series if all(math.isfinite(v) for v in p)] or None
+        unit = m.get("unit")
+        out.append(dict(m, test=test, series=series, unit=unit[:32] if unit else unit))
     return out
 
 
@@ -359,10 +375,8 @@ class Recorder:
         test = self.current_test
         n = self.ioworkers_in_test.get(test, 0) + 1
         self.ioworkers_in_test[test] = n
-        metrics = ioworker_metrics(result, f"ioworker.{n}")
-        for m in metrics:
-            m["test"] = test
-        self.spool.add_metrics(self.uuid, metrics)
+        self.spool.add_metrics(self.uuid, finite_metrics(ioworker_metrics(result, f"ioworker.{n}"),
+                                                         test))
 
     def on_report_written(self, rep, paths):
         """nvme.report.Report.write() calls this: its figures and files."""
@@ -371,10 +385,7 @@ class Recorder:
     def _on_report_written(self, rep, paths):
         if self.spool is None:
             return
-        metrics = report_metrics(rep)
-        for m in metrics:
-            m["test"] = self.current_test
-        self.spool.add_metrics(self.uuid, metrics)
+        self.spool.add_metrics(self.uuid, finite_metrics(report_metrics(rep), self.current_test))
         for key, ctype in (("json", "application/json"), ("html", "text/html"),
                            ("pdf", "application/pdf")):
             path = paths.get(key) if isinstance(paths, dict) else None
