@@ -155,14 +155,15 @@ def pytest_unconfigure(config):
 
 
 def _upload_at_end(recorder):
-    """With PYNVME_LAB_URL and PYNVME_LAB_TOKEN set, the spool goes up now; a server
-    that does not answer costs at most ~30 s and loses nothing (the spool keeps it)."""
+    """With PYNVME_LAB_URL and PYNVME_LAB_TOKEN set, the spool goes up now. A server
+    that is down costs a few seconds and loses nothing: the spool keeps the runs for
+    the next upload (the next session's, the CI job's, `pynvme-lab upload --watch`)."""
     url, token = os.environ.get("PYNVME_LAB_URL"), os.environ.get("PYNVME_LAB_TOKEN")
     if not (url and token) or recorder.spool_path is None:
         return
     try:
         from nvme.lab.upload import upload_pending
-        upload_pending(recorder.spool_path, url, token, deadline_s=30, timeout_s=10,
+        upload_pending(recorder.spool_path, url, token, deadline_s=5, timeout_s=10,
                        say=lambda text: log.warning("lab upload: %s", text))
     except Exception as e:  # noqa: BLE001 (never fail the session)
         log.warning("lab upload failed: %s (the spool keeps the run)", e)

@@ -307,3 +307,28 @@ def test_ci_job_of_gitlab_and_jenkins():
         {"system": "jenkins", "job_id": "12", "job_url": "https://j/job/x/12/"}
     assert ci_facts({"BUILD_ID": "12"}) is None     # BUILD_ID alone: not Jenkins's
     assert ci_facts({}) is None
+
+
+def test_session_uploads_at_its_end_and_keeps_the_run_when_the_server_is_down(tmp_path):
+    from fake_lab_server import Store, serve
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    spool = tmp_path / "spool.sqlite"
+    httpd, log = serve(0, str(tmp_path / "store.jsonl"), token="tok")
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        out = run_pytest(tmp_path, f"--lab-spool={spool}",
+                         env=clean_env(PYNVME_LAB_URL=url, PYNVME_LAB_TOKEN="tok"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert out.returncode == 0
+    runs, inserts = Store(str(tmp_path / "store.jsonl")).load()
+    (uuid,) = spool_runs(spool)
+    assert list(runs) == [uuid] and inserts == 1 and runs[uuid]["run"]["finished"] is True
+    # the server gone: the session passes all the same, the run waits in the spool
+    out = run_pytest(tmp_path, f"--lab-spool={spool}",
+                     env=clean_env(PYNVME_LAB_URL=url, PYNVME_LAB_TOKEN="tok"))
+    assert out.returncode == 0 and "1 passed" in out.stdout
+    s = Spool(str(spool))
+    assert len(s.pending()) == 1 and s.pending()[0] != uuid
+    s.close()
