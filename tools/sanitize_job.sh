@@ -28,8 +28,11 @@ NULL_BDF=0000:02:00.0   # null backend
 # (3-7 minutes of timed rounds, whatever the build): left out to keep CI's
 # time; the ioworker paths it drives (io_size lists and dicts, lba_align lists,
 # distribution, io_sequence, output_cmdlog_list) run in other tests here.
+# tests/guest/test_lab_two_duts.py checks the lab's recording with two xdist
+# workers (Python only, no C path of its own): left out to keep CI's time.
 DESELECT="
 tests/guest/test_perf_suites.py
+tests/guest/test_lab_two_duts.py
 tests/guest/test_ioworker.py::test_throttle_iops
 tests/guest/test_ioworker.py::test_percentiles_monotonic
 tests/guest/test_ioworker.py::test_trace_replay

@@ -10,7 +10,6 @@ import pytest
 
 pytestmark = pytest.mark.testbed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # test.toml: PYNVME0001 behind the first root port, PYNVME0002 (4 KiB LBAs) behind the second
 DUTS = {"gw0": ("0000:01:00.0", "PYNVME0001"), "gw1": ("0000:02:00.0", "PYNVME0002")}
 
@@ -31,7 +30,7 @@ def test_two_workers_record_both_duts(tmp_path):
     # this session's own recording and device lock are its; the inner one records
     # its runs (PYNVME_DEVICE_LOCKS_HELD tells it that 01:00.0 is held for it)
     env = {k: v for k, v in os.environ.items() if k != "PYNVME_LAB_PARENT_RUN"}
-    env["PYTHONPATH"] = os.path.join(ROOT, "python")
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)     # this session's build of nvme
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "nvme.pytest_plugin",
          "-q", "-n", "2", "--dist", "each", "--lock-timeout=60",
