@@ -196,10 +196,9 @@ class Recorder:
     """The pytest plugin object of one session's recording (registered by
     nvme.pytest_plugin); the hooks below are pytest's."""
 
-    def __init__(self, config, spool_path, pciaddr=None, worker=None):
+    def __init__(self, config, spool_path, worker=None):
         self.config = config
         self.spool_path = spool_path
-        self.pciaddr = pciaddr
         self.worker = worker
         self.uuid = str(uuidlib.uuid4())
         self.spool = None
