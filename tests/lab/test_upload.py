@@ -2,6 +2,7 @@
 once, none is lost, a refusal is reported and not retried blindly."""
 import base64
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -246,3 +247,37 @@ def wait_for(cond, timeout_s=30):
     while not cond():
         assert time.monotonic() < end, "timed out waiting"
         time.sleep(0.05)
+
+
+def test_watch_uploads_runs_as_they_are_recorded(spool_path, tmp_path):
+    """`pynvme-lab upload --watch`: a service that sends each new run, the server's
+    outage in between included."""
+    store = tmp_path / "store.jsonl"
+    port = free_port()
+    spool = Spool(str(spool_path))
+    first = make_run(spool)
+    server = start_server_process(port, store, "")
+    watcher = subprocess.Popen([sys.executable, "-m", "nvme.lab.upload", "--watch",
+                                "--interval", "0.1", "--backoff", "0.05",
+                                "--server", f"http://127.0.0.1:{port}", "--token", "tok",
+                                "--spool", str(spool_path)],
+                               env=clean_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: first in Store(str(store)).load()[0])
+        server.kill()
+        server.wait()
+        second = make_run(spool)                 # recorded while the server is down
+        time.sleep(0.5)
+        server = start_server_process(port, store, "")
+        wait_for(lambda: second in Store(str(store)).load()[0])
+        assert watcher.poll() is None            # still watching
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(30)
+        server.kill()
+        server.wait()
+        spool.close()
+    assert watcher.returncode == 130
+    runs, inserts = Store(str(store)).load()
+    assert sorted(runs) == sorted([first, second]) and inserts == 2
+    assert pending(spool_path) == []

@@ -210,13 +210,17 @@ def main(argv=None):
     # --watch: retry forever; a refused run is not sent again by this process
     # (fix the token or the server, restart the uploader: it is tried again)
     refused = set()
-    while True:
-        if os.path.exists(args.spool):
-            _, left = upload_pending(args.spool, args.server, args.token, deadline_s=None,
-                                     timeout_s=args.timeout, backoff_base_s=args.backoff,
-                                     say=say, skip=refused)
-            refused.update(u for u in left if _last_refusal(args.spool, u))
-        time.sleep(args.interval)
+    try:
+        while True:
+            if os.path.exists(args.spool):
+                _, left = upload_pending(args.spool, args.server, args.token, deadline_s=None,
+                                         timeout_s=args.timeout, backoff_base_s=args.backoff,
+                                         say=say, skip=refused)
+                refused.update(u for u in left if _last_refusal(args.spool, u))
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        say("stopped; what is not uploaded stays in the spool")
+        return 130
 
 
 if __name__ == "__main__":
