@@ -163,7 +163,10 @@ def _upload_at_end(recorder):
         return
     try:
         from nvme.lab.upload import upload_pending
-        upload_pending(recorder.spool_path, url, token, deadline_s=5, timeout_s=10,
+        # an xdist worker sends its own run (its siblings send theirs), a
+        # session the backlog too
+        only = [recorder.uuid] if recorder.worker else None
+        upload_pending(recorder.spool_path, url, token, deadline_s=5, timeout_s=10, only=only,
                        say=lambda text: log.warning("lab upload: %s", text))
     except Exception as e:  # noqa: BLE001 (never fail the session)
         log.warning("lab upload failed: %s (the spool keeps the run)", e)

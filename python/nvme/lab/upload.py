@@ -125,9 +125,9 @@ def upload_run(spool, uuid, url, token, timeout_s, backoff, deadline, say):
 
 
 def upload_pending(spool_path, server, token, deadline_s=None, timeout_s=30.0,
-                   backoff_base_s=1.0, backoff_cap_s=60.0, say=print, skip=()):
-    """Uploads every pending run of the spool. Returns (uploaded, not_uploaded) uuids.
-    deadline_s None: retry until the server answers."""
+                   backoff_base_s=1.0, backoff_cap_s=60.0, say=print, skip=(), only=None):
+    """Uploads every pending run of the spool (or those of them in `only`). Returns
+    (uploaded, not_uploaded) uuids. deadline_s None: retry until the server answers."""
     if not os.path.exists(spool_path):
         return [], []
     spool = Spool(spool_path)
@@ -136,7 +136,7 @@ def upload_pending(spool_path, server, token, deadline_s=None, timeout_s=30.0,
     backoff = Backoff(backoff_base_s, backoff_cap_s)
     done, left = [], []
     try:
-        pending = spool.pending()
+        pending = [u for u in spool.pending() if only is None or u in only]
         for i, uuid in enumerate(pending):
             if uuid in skip:
                 left.append(uuid)
