@@ -332,3 +332,11 @@ def test_session_uploads_at_its_end_and_keeps_the_run_when_the_server_is_down(tm
     s = Spool(str(spool))
     assert len(s.pending()) == 1 and s.pending()[0] != uuid
     s.close()
+
+
+@pytest.mark.parametrize("text, part", [
+    ("MB/s 128KiB 65/35 read", "mbps_128kib_65_35_read"), ("99.9% latency", "99_9pct_latency"),
+    ("IOPS 4k 100% read", "iops_4k_100pct_read"), ("IO/s", "iops"), ("--", "value")])
+def test_metric_name_parts(text, part):
+    from nvme.lab.record import slug
+    assert slug(text) == part

@@ -107,7 +107,9 @@ def skip_reason(report):
 
 
 def slug(text):
-    text = str(text).lower().replace("%", "pct").replace("/", "_per_")
+    """A metric name's part: 'MB/s 128KiB 65/35 read' -> 'mbps_128kib_65_35_read',
+    '99.9% latency' -> '99_9pct_latency'."""
+    text = re.sub(r"(?<=[a-z])/s\b", "ps", str(text).lower()).replace("%", "pct")
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_") or "value"
 
 
