@@ -33,8 +33,12 @@ def identify_facts(ctrl, max_namespaces=64):
     with warnings.catch_warnings():
         # an error status is a warning of id_data; the identity then stays partial
         warnings.simplefilter("ignore")
-        facts = {"serial": ctrl.id_data(23, 4, str), "model": ctrl.id_data(63, 24, str),
-                 "firmware": ctrl.id_data(71, 64, str)}
+        facts = {}
+        idc = ctrl.id_data(4095, 0)      # one Identify Controller for the three strings
+        if idc:
+            raw = idc.to_bytes(4096, "little")
+            for key, begin, end in (("serial", 4, 24), ("model", 24, 64), ("firmware", 64, 72)):
+                facts[key] = raw[begin:end].decode("latin-1").rstrip(" \0") or None
         active = ctrl.id_data(4095, 0, cns=2)
         nsids = []
         if active:
