@@ -261,7 +261,7 @@ def test_watch_uploads_runs_as_they_are_recorded(spool_path, tmp_path):
                                 "--interval", "0.1", "--backoff", "0.05",
                                 "--server", f"http://127.0.0.1:{port}", "--token", "tok",
                                 "--spool", str(spool_path)],
-                               env=clean_env(), stderr=subprocess.PIPE, text=True)
+                               env=clean_env(), stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: first in Store(str(store)).load()[0])
         server.kill()
@@ -270,6 +270,7 @@ def test_watch_uploads_runs_as_they_are_recorded(spool_path, tmp_path):
         time.sleep(0.5)
         server = start_server_process(port, store, "")
         wait_for(lambda: second in Store(str(store)).load()[0])
+        wait_for(lambda: pending(spool_path) == [])     # acknowledged and marked
         assert watcher.poll() is None            # still watching
     finally:
         watcher.send_signal(signal.SIGINT)
@@ -280,4 +281,3 @@ def test_watch_uploads_runs_as_they_are_recorded(spool_path, tmp_path):
     assert watcher.returncode == 130
     runs, inserts = Store(str(store)).load()
     assert sorted(runs) == sorted([first, second]) and inserts == 2
-    assert pending(spool_path) == []
