@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import clean_env
+from lab_test_env import clean_env
 from nvme.lab.device_lock import DeviceLock, DeviceLockTimeout, canonical_bdf
 from nvme.lab.worker_addresses import address_for_worker, split_addresses
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, clean_env
+from lab_test_env import ROOT, clean_env
 from nvme.lab.record import SPEC_CLAUSE, ci_facts, suite_of
 from nvme.lab.spool import Spool
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import clean_env
+from lab_test_env import clean_env
 from fake_lab_server import Store, serve
 from lab_spool_fixtures import make_run, spool_with_runs
 from nvme.lab import upload
