@@ -47,6 +47,17 @@ soft_suite() {
         -rfEs --pciaddr=$SOFT_ADDR --stress-profile=short --stress-out=build/stress-soft \
         scripts/stress
 }
+# The lab (docs/lab.md): sessions in the test bed record into the shared
+# build/lab/spool.sqlite under this host's name; with PYNVME_LAB_URL and
+# PYNVME_LAB_TOKEN set, what is recorded goes to the lab server afterwards
+# (a server that is down loses nothing: the spool keeps the runs).
+LAB_HOST_ENV=(--env "PYNVME_LAB_HOST=$(hostname)")
+lab_upload() {
+    if [ -n "${PYNVME_LAB_URL:-}" ] && [ -n "${PYNVME_LAB_TOKEN:-}" ]; then
+        PYTHONPATH=python /usr/bin/python3 -m nvme.lab.upload --deadline 120 ||
+            echo "run.sh: lab server unreachable; the runs stay in build/lab/spool.sqlite" >&2
+    fi
+}
 # Reports written in the test bed are drawn here: matplotlib on the guest's
 # emulated CPU takes minutes per report (python3 -m nvme.report).
 render_reports() {
@@ -83,17 +94,20 @@ sanitize() {
 case "$action" in
     main)
         rc=0
-        $TESTBED run --config tools/testbed/configs/main.toml -- tools/main_job.sh "$@" || rc=$?
+        $TESTBED run --config tools/testbed/configs/main.toml "${LAB_HOST_ENV[@]}" -- \
+            tools/main_job.sh "$@" || rc=$?
         render_reports build/main/perf
         render_reports build/main/stress
+        lab_upload
         exit $rc ;;
     perf)
         rc=0
         $TESTBED run --config tools/testbed/configs/main.toml --env PYNVME_REPORT_DEFER=1 \
-            --env PYNVME_PERF_PROFILE="${PYNVME_PERF_PROFILE:-quick}" -- \
+            --env PYNVME_PERF_PROFILE="${PYNVME_PERF_PROFILE:-quick}" "${LAB_HOST_ENV[@]}" -- \
             /usr/bin/python3 -m pytest -p no:cacheprovider -rfE --pciaddr=0000:01:00.0 \
             scripts/performance "$@" || rc=$?
         render_reports build/perf
+        lab_upload
         exit $rc ;;
     stress)
         rc=0
@@ -108,8 +122,9 @@ case "$action" in
     test)
         make check
         /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/host
-        # the lab server on SQLite and on a private PostgreSQL cluster it starts
-        # itself, its pages in headless Chromium (docs/lab-server.md)
+        # the lab: the recorder, uploader and device lock; the server on SQLite
+        # and on a private PostgreSQL cluster it starts itself, its pages in
+        # headless Chromium (docs/lab.md, docs/lab-server.md)
         /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/lab
         # the Python API, the ioworker and the fault tests on software
         # controllers, on the host in about two minutes

@@ -12,6 +12,7 @@ PACKAGES=(
     # the lab server (docs/lab-server.md), its PostgreSQL tests and browser tests
     python3-flask python3-sqlalchemy python3-alembic python3-psycopg2 postgresql
     python3-selenium chromium chromium-driver
+    python3-pytest-xdist  # several DUTs of one host in parallel, one worker each (docs/lab.md)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

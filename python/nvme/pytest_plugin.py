@@ -1,10 +1,12 @@
-"""pytest plugin of pynvme: `--pciaddr`, the device fixtures, seeding and logging.
+"""pytest plugin of pynvme: `--pciaddr`, the device fixtures, seeding and logging,
+the lab's recording of every session and the device lock (docs/lab.md).
 
 Load it with `-p nvme.pytest_plugin` or `pytest_plugins = ["nvme.pytest_plugin"]`
 in a conftest. Fixtures: pciaddr, pcie, nvme0, nvme0n1, qpair, subsystem, buf,
 verify, instrument (--instrument: the fault source, docs/instruments.md); an autouse fixture seeds nvme.srand from the clock (logged, so a failing
 test can be replayed with --seed) and logs each test's duration.
 """
+import argparse
 import glob
 import logging
 import os
@@ -18,11 +20,21 @@ log = logging.getLogger("pynvme")
 NVME_CLASS = "0x010802"
 
 
+class _JoinAddresses(argparse.Action):
+    """--pciaddr repeated: the addresses joined with commas, as --pciaddr=A,B."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, f"{before},{values}" if before else values)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("pynvme")
-    group.addoption("--pciaddr", action="store", default=None,
+    group.addoption("--pciaddr", action=_JoinAddresses, default=None,
                     help="BDF of the NVMe function under test (e.g. 01:00.0); "
-                         "default: the only NVMe function bound to vfio-pci")
+                         "default: the only NVMe function bound to vfio-pci. With "
+                         "pytest-xdist, one per worker: --pciaddr=A,B (or repeated) gives "
+                         "gw0 A and gw1 B")
     group.addoption("--seed", action="store", type=int, default=None,
                     help="seed for nvme.srand (default: from the clock, logged)")
     group.addoption("--instrument", action="store", default=None,
@@ -32,9 +44,135 @@ def pytest_addoption(parser):
     group.addoption("--no-monitor", action="store_true", default=False,
                     help="do not start the live monitor service (JSON-RPC on "
                          "/var/tmp/pynvme-<pid>.sock, see docs/monitor.md)")
+    group.addoption("--no-record", action="store_true", default=False,
+                    help="do not record this session into the lab's spool (docs/lab.md)")
+    group.addoption("--lab-spool", action="store", default=None, metavar="PATH",
+                    help="the lab's spool (SQLite) this session is recorded into (also: env "
+                         "PYNVME_LAB_SPOOL; default: build/lab/spool.sqlite in the project)")
+    group.addoption("--lock-timeout", action="store", type=float, default=None,
+                    metavar="SECONDS",
+                    help="give up when the device stays locked by another job this long "
+                         "(default: wait for it)")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    # first: every later configure hook (conftests) sees this worker's own address
+    _assign_worker_address(config)
+    _take_device_lock(config, config.getoption("--pciaddr"))
+    _start_recording(config)
+    _start_monitor(config)
+
+
+def _assign_worker_address(config):
+    """Under pytest-xdist, --pciaddr=A,B names one device per worker: this worker
+    keeps its own. Without xdist, one device only."""
+    from nvme.lab.worker_addresses import address_for_worker, split_addresses
+    value = config.getoption("--pciaddr")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        try:
+            config.option.pciaddr = address_for_worker(value, workerinput["workerid"]) \
+                if value else None
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
+    elif len(split_addresses(value)) > 1 and not config.getoption("numprocesses", default=None):
+        raise pytest.UsageError(f"--pciaddr names several devices ({value}): run them in "
+                                f"parallel with pytest-xdist (-n {len(split_addresses(value))}) "
+                                f"or give one")
+
+
+def _is_xdist_controller(config):
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", default=None))
+
+
+def _take_device_lock(config, addr):
+    """Holds /run/lock/pynvme-<BDF>.lock for the session (once per process)."""
+    from nvme.lab.device_lock import DeviceLock, DeviceLockTimeout, canonical_bdf
+    if getattr(config, "_pynvme_device_lock", None) is not None or _is_xdist_controller(config):
+        return
+    bdf = canonical_bdf(addr) if addr else None
+    if bdf is None:
+        return
+    held = os.environ.get("PYNVME_DEVICE_LOCKS_HELD", "").split(",")
+    if bdf in held:
+        # a pytest started by a test of the session that holds the lock (a
+        # subprocess of it): it drives the device on its parent's behalf
+        return
+
+    def say(text):
+        log.warning(text)
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        (tr.write_line if tr else print)(f"pynvme: {text}")
+    try:
+        config._pynvme_device_lock = DeviceLock(bdf).acquire(
+            config.getoption("--lock-timeout"), say=say)
+        os.environ["PYNVME_DEVICE_LOCKS_HELD"] = ",".join([h for h in held if h] + [bdf])
+    except DeviceLockTimeout as e:
+        raise pytest.UsageError(str(e)) from None
+    except OSError as e:
+        # a lock folder we cannot write must not stop a lone engineer's run
+        log.warning("device lock for %s not taken: %s", bdf, e)
+        config._pynvme_device_lock = False
+
+
+def _start_recording(config):
+    from nvme.lab.project import default_spool_path
+    from nvme.lab.record import Recorder, recording_wanted
+    if os.environ.get("PYNVME_LAB_RECORD", "1") == "0" or not recording_wanted(config):
+        return
+    if os.environ.get("PYNVME_LAB_PARENT_RUN"):
+        # a pytest that a recorded session's test runs (a subprocess): its
+        # results belong to that test, not to a run of their own
+        return
+    workerinput = getattr(config, "workerinput", None)
+    recorder = Recorder(config, config.getoption("--lab-spool") or default_spool_path(),
+                        worker=workerinput["workerid"] if workerinput else None)
+    recorder.start()
+    os.environ["PYNVME_LAB_PARENT_RUN"] = recorder.uuid
+    config.pluginmanager.register(recorder, "pynvme-lab-recorder")
+    config._pynvme_recorder = recorder
+
+
+def _recorder(config):
+    return getattr(config, "_pynvme_recorder", None)
+
+
+def pytest_unconfigure(config):
+    recorder = _recorder(config)
+    if recorder is not None:
+        recorder.close()
+        config._pynvme_recorder = None
+        os.environ.pop("PYNVME_LAB_PARENT_RUN", None)
+        _upload_at_end(recorder)
+    lock = getattr(config, "_pynvme_device_lock", None)
+    if lock:
+        lock.release()
+        config._pynvme_device_lock = None
+        held = [h for h in os.environ.get("PYNVME_DEVICE_LOCKS_HELD", "").split(",")
+                if h and h != lock.bdf]
+        os.environ["PYNVME_DEVICE_LOCKS_HELD"] = ",".join(held)
+
+
+def _upload_at_end(recorder):
+    """With PYNVME_LAB_URL and PYNVME_LAB_TOKEN set, the spool goes up now. A server
+    that is down costs a few seconds and loses nothing: the spool keeps the runs for
+    the next upload (the next session's, the CI job's, `pynvme-lab upload --watch`)."""
+    url, token = os.environ.get("PYNVME_LAB_URL"), os.environ.get("PYNVME_LAB_TOKEN")
+    if not (url and token) or recorder.spool_path is None:
+        return
+    try:
+        from nvme.lab.upload import upload_pending
+        # an xdist worker sends its own run (its siblings send theirs), a
+        # session the backlog too
+        only = [recorder.uuid] if recorder.worker else None
+        upload_pending(recorder.spool_path, url, token, deadline_s=5, timeout_s=10, only=only,
+                       say=lambda text: log.warning("lab upload: %s", text))
+    except Exception as e:  # noqa: BLE001 (never fail the session)
+        log.warning("lab upload failed: %s (the spool keeps the run)", e)
+
+
+def _start_monitor(config):
     # The live view (pynvme-top, the VS Code extension) connects while tests run.
     # A monitor that cannot listen (no /var/tmp, ...) must not stop the tests.
     if config.getoption("--no-monitor", default=False) or \
@@ -70,6 +208,7 @@ def pciaddr(request):
         return addr
     candidates = vfio_nvme_functions()
     if len(candidates) == 1:
+        _take_device_lock(request.config, candidates[0])
         return candidates[0]
     if not candidates:
         raise pytest.UsageError(
@@ -81,15 +220,21 @@ def pciaddr(request):
 
 
 @pytest.fixture(scope="function")
-def pcie(pciaddr):
+def pcie(request, pciaddr):
     p = d.Pcie(pciaddr)
+    recorder = _recorder(request.config)
+    if recorder is not None:
+        recorder.note_pcie(p, pciaddr)
     yield p
     p.close()
 
 
 @pytest.fixture(scope="function")
-def nvme0(pcie):
+def nvme0(request, pcie):
     ctrl = d.Controller(pcie)
+    recorder = _recorder(request.config)
+    if recorder is not None:
+        recorder.note_controller(ctrl)
     yield ctrl
     # close explicitly: a failed test's traceback keeps the object alive,
     # and the Pcie must be free for the next test

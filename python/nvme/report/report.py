@@ -11,6 +11,10 @@ import time
 
 from .render import CHART_KINDS, render
 
+# Called as hook(report, paths) after every Report.write() (nvme.lab.record registers
+# one: the lab keeps each run's figures and reports); a hook's error is ignored.
+written_hooks = []
+
 
 @functools.lru_cache(maxsize=None)
 def _host_facts():
@@ -143,6 +147,10 @@ class Report:
             json.dump(self.to_json(), f, indent=1, default=str)
         if render_now is None:
             render_now = os.environ.get("PYNVME_REPORT_DEFER") != "1"
-        if not render_now:
-            return {"json": path}
-        return render(self.out_dir)
+        paths = render(self.out_dir) if render_now else {"json": path}
+        for hook in list(written_hooks):
+            try:
+                hook(self, paths)
+            except Exception:  # noqa: BLE001
+                pass
+        return paths
