@@ -19,9 +19,10 @@ q = d.Qpair(nvme0, 16)
 buf = d.Buffer(4096)
 ns.write(q, buf, 0, 8).waitdone()    # one command in the IO queue's log
 # throttled: a worker and a controller spinning flat out would hold both
-# cores of a small machine, and the terminal under test would starve
+# cores of a small machine, and the terminal under test would starve;
+# output_cmdlog_list makes its queue keep a command log the views can show
 w = ns.ioworker(io_size=8, lba_random=True, read_percentage=100, time=seconds, qdepth=16,
-                iops=20000)
+                iops=20000, output_cmdlog_list=[None] * 64)
 w.start()
 time.sleep(0.2)
 print("ready", flush=True)
