@@ -9,7 +9,17 @@ PACKAGES=(
     python3-serial
     tmux
     python3-matplotlib  # the performance reports' charts and PDF (scripts/performance)
+    chromium            # renders the VS Code extension's webviews in its tests
 )
+# The VS Code extension (vscode/pynvme-monitor) is built and tested with
+# Node.js 18 or newer and npm: Debian 12's nodejs (18) and npm, unless a
+# node of its own is there already (one from elsewhere bundles its npm, and
+# Debian's npm package would conflict with it).
+node_ok() {
+    command -v node >/dev/null && command -v npm >/dev/null &&
+        [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 18 ]
+}
+node_ok || PACKAGES+=(nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
