@@ -1,6 +1,7 @@
-"""A test process for pynvme-top's tests: the monitor on, a software controller
-with an IO queue, and an ioworker running for argv[1] seconds. Prints "ready"
-once the worker runs."""
+"""A test process for pynvme-top's and the VS Code extension's tests: the
+monitor on, a controller (argv[2], default a software one) with an IO queue,
+and an ioworker running for argv[1] seconds. Prints "ready" once the worker
+runs."""
 import signal
 import sys
 import time
@@ -12,7 +13,7 @@ import nvme as d
 signal.signal(signal.SIGINT, signal.default_int_handler)
 seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 d.monitor.start()
-pcie = d.Pcie("soft:null,size=64M")
+pcie = d.Pcie(sys.argv[2] if len(sys.argv) > 2 else "soft:null,size=64M")
 nvme0 = d.Controller(pcie)
 ns = d.Namespace(nvme0, 1)
 q = d.Qpair(nvme0, 16)

@@ -9,9 +9,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import { MonitorClient, RpcError } from "../src/rpc";
-import { cmdlogRow, CmdlogEntry, Ioworker, Queue, totals } from "../src/decode";
-import { History } from "../src/chart";
-import { chartContent, cmdlogTable, page } from "../src/webview";
+import { cmdlogRow, CmdlogEntry, Queue } from "../src/decode";
+import { page } from "../src/webview";
+import { capture, Captured, views } from "./capture";
 
 const root = path.resolve(__dirname, "..", "..", "..", "..");
 let dir = "";
@@ -115,77 +115,49 @@ async function screenshot(name: string, html: string, width: number, height: num
   assert.deepEqual([...head], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${png} is a PNG`);
 }
 
-const views = { nonce: "t3stn0nce", cspSource: "'self'" };
-
 test("the webviews from the live service: command logs, a moving chart, in Chromium", async (t) => {
   if (!chromium && process.env.PYNVME_SCREENSHOTS === "1") assert.fail("no Chromium (/usr/bin/chromium): apt-get install chromium");
   fs.mkdirSync(out, { recursive: true });
   const c = new MonitorClient(sockPath, 10000);
+  let v: Captured;
   try {
-    const queues = await c.call<Queue[]>("queues");
-    const admin = queues.find((q) => q.kind === "admin")!;
-    const worker = queues.find((q) => q.kind === "ioworker")!;
-    const adminLog = await c.call<CmdlogEntry[]>("cmdlog", { ctrlr: admin.ctrlr, qid: 0, count: 64 });
-    const ioLog = await c.call<CmdlogEntry[]>("cmdlog", { ctrlr: worker.ctrlr, qid: worker.qid, count: 64 });
-    const adminTable = cmdlogTable(adminLog);
-    // the driver's own initialisation, decoded: names, statuses, latencies
-    assert.match(adminTable, /Identify <span class="dim">0x06<\/span><\/td><td class="ok">0\/00 Successful Completion/);
-    assert.match(adminTable, /Create I\/O Submission Queue/);
-    assert.equal(adminTable.match(/<tr>/g)!.length, adminLog.length + 1);
-    // the worker's 4 KiB random reads (its queue's log holds as many as its depth, up to 64)
-    assert.ok(ioLog.length >= 8 && ioLog.every((e) => e.name === "Read" && e.cdw10_15[2] === 7),
-      JSON.stringify(ioLog.slice(0, 2)));
-    const ioTable = cmdlogTable(ioLog, "ioworker");
-    assert.match(ioTable, /<td class="num">[0-9.]+ (us|ms)<\/td>/);
-
-    // a chart of the ioworker: one sample a second, as the extension takes them
-    const history = new History(60);
-    const t0 = Date.now();
-    let now = totals([]);
-    const sample = async () => {
-      now = totals(await c.call<Ioworker[]>("ioworkers"));
-      history.push((Date.now() - t0) / 1000, now);
-    };
-    const chartPage = () => page({ title: "pynvme: IOPS and latency", content: chartContent(history.values, now), ...views });
-    for (let i = 0; i < 4; i++) {
-      await sample();
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    const early = chartPage();
-    for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 1000));
-      await sample();
-    }
-    const late = chartPage();
-    assert.equal(history.values.length, 8);
-    assert.ok(now.running === 1 && now.iops > 0 && now.p99_us !== null && now.p50_us! <= now.p99_us!, JSON.stringify(now));
-    const iopsPoints = late.match(/<polyline class="iops" points="([^"]*)"/)![1].split(" ");
-    assert.equal(iopsPoints.length, 8);
-    assert.notEqual(early, late);   // it moves
-
-    if (!chromium) {
-      t.diagnostic("no Chromium: the pages were checked, not rendered");
-      return;
-    }
-    // side by side: a browser's start-up is most of each one's time
-    await Promise.all([
-      screenshot("cmdlog-admin", page({ title: `${admin.ctrlr} qid 0 (admin)`, content: adminTable, ...views }), 1100, 700),
-      screenshot("cmdlog-ioworker", page({ title: `${worker.ctrlr} qid ${worker.qid} (ioworker)`, content: ioTable, ...views }), 1100, 700),
-      screenshot("chart-1", early, 820, 520),
-      screenshot("chart-2", late, 820, 520),
-    ]);
-    // the page's own script swaps in what the extension posts: post an update
-    // as VS Code would, and read the DOM Chromium ends with
-    const harness = page({ title: "update", content: "<p>before</p>", ...views }).replace("</body>",
-      `<script nonce="${views.nonce}">window.postMessage({type: "update", html: ${JSON.stringify(ioTable)}, state: "(live)"}, "*");</script></body>`);
-    const harnessFile = path.join(out, "update-harness.html");
-    fs.writeFileSync(harnessFile, harness);
-    const dom = await browser(["--virtual-time-budget=2000", "--dump-dom", `file://${harnessFile}`]);
-    assert.doesNotMatch(dom, /<p>before<\/p>/);
-    assert.match(dom, /<span id="state" class="state">\(live\)<\/span>/);
-    assert.equal(dom.match(/<td class="ok">0\/00 Successful Completion<\/td>/g)?.length,
-      ioLog.filter((e) => e.status?.ok).length);
+    v = await capture(c, 8);   // the logs, then a sample a second for 8 s
   } finally {
     c.close();
   }
+  const [adminPage, ioPage, early, late] = v.pages.map((p) => p.html);
+  // the driver's own initialisation, decoded: names, statuses, latencies
+  assert.match(adminPage, /Identify <span class="dim">0x06<\/span><\/td><td class="ok">0\/00 Successful Completion/);
+  assert.match(adminPage, /Create I\/O Submission Queue/);
+  assert.equal(adminPage.match(/<tr>/g)!.length, v.adminLog.length + 1);
+  // the worker's 4 KiB random reads (its queue's log holds as many as its depth, up to 64)
+  assert.equal(v.io.kind, "ioworker");
+  assert.ok(v.ioLog.length >= 8 && v.ioLog.every((e) => e.name === "Read" && e.cdw10_15[2] === 7),
+    JSON.stringify(v.ioLog.slice(0, 2)));
+  assert.match(ioPage, /<td class="num">[0-9.]+ (us|ms)<\/td>/);
+  // the chart: a sample a second, the worker's IOPS and latency windows
+  assert.equal(v.history.values.length, 8);
+  const now = v.now;
+  assert.ok(now.running === 1 && now.iops > 0 && now.p99_us !== null && now.p50_us! <= now.p99_us!, JSON.stringify(now));
+  assert.equal(late.match(/<polyline class="iops" points="([^"]*)"/)![1].split(" ").length, 8);
+  assert.notEqual(early, late);   // it moves
+
+  if (!chromium) {
+    t.diagnostic("no Chromium: the pages were checked, not rendered");
+    return;
+  }
+  // side by side: a browser's start-up is most of each one's time
+  await Promise.all(v.pages.map((p) => screenshot(p.name, p.html, p.width, p.height)));
+  // the page's own script swaps in what the extension posts: post an update
+  // as VS Code would, and read the DOM Chromium ends with
+  const ioTable = ioPage.match(/<div id="content">([\s\S]*)<\/div>\n<script/)![1];
+  const harness = page({ title: "update", content: "<p>before</p>", ...views }).replace("</body>",
+    `<script nonce="${views.nonce}">window.postMessage({type: "update", html: ${JSON.stringify(ioTable)}, state: "(live)"}, "*");</script></body>`);
+  const harnessFile = path.join(out, "update-harness.html");
+  fs.writeFileSync(harnessFile, harness);
+  const dom = await browser(["--virtual-time-budget=2000", "--dump-dom", `file://${harnessFile}`]);
+  assert.doesNotMatch(dom, /<p>before<\/p>/);
+  assert.match(dom, /<span id="state" class="state">\(live\)<\/span>/);
+  assert.equal(dom.match(/<td class="ok">0\/00 Successful Completion<\/td>/g)?.length,
+    v.ioLog.filter((e) => e.status?.ok).length);
 });
