@@ -37,8 +37,11 @@ class QueueTree implements vscode.TreeDataProvider<Node> {
     const item = new vscode.TreeItem(queueLabel(q));
     item.id = `queue:${q.ctrlr}:${q.qid}`;
     item.iconPath = new vscode.ThemeIcon(q.kind === "admin" ? "settings-gear" : q.kind === "ioworker" ? "pulse" : "list-ordered");
-    item.tooltip = `SQ tail ${q.sq_tail}, CQ head ${q.cq_head}: click for its command log`;
-    item.command = { command: "pynvme.showCmdlog", title: "Command log", arguments: [q] };
+    item.tooltip = `SQ tail ${q.sq_tail}, CQ head ${q.cq_head}: select for its command log`;
+    // no item.command: a command with arguments is held by VS Code only until
+    // the next refresh (every second), and a click after it finds no command;
+    // the view's selection event and the inline button open the log instead
+    item.contextValue = "queue";
     return item;
   }
 
@@ -115,11 +118,24 @@ export function activate(context: vscode.ExtensionContext): void {
     }
   }, 1000);
 
+  const view = vscode.window.createTreeView("pynvme.queues", { treeDataProvider: tree });
+  // the selection survives refreshes (items keep their ids): open on a change only
+  let selected: string | undefined;
+  view.onDidChangeSelection((e) => {
+    const n = e.selection[0];
+    const key = n?.kind === "queue" ? `${n.queue.ctrlr}:${n.queue.qid}` : undefined;
+    if (n?.kind === "queue" && key !== selected) {
+      void vscode.commands.executeCommand("pynvme.showCmdlog", n.queue);
+    }
+    selected = key;
+  });
   context.subscriptions.push(
-    vscode.window.registerTreeDataProvider("pynvme.queues", tree),
+    view,
     status,
     vscode.commands.registerCommand("pynvme.refresh", () => refresh()),
-    vscode.commands.registerCommand("pynvme.showCmdlog", (queue: Queue) => {
+    vscode.commands.registerCommand("pynvme.showCmdlog", (arg: Queue | Node) => {
+      // from the selection: a Queue; from the inline button: the tree's Node
+      const queue = "kind" in arg && arg.kind === "queue" && "queue" in arg ? arg.queue : (arg as Queue);
       const key = `${queue.ctrlr}:${queue.qid}`;
       const open = cmdlogPanels.get(key);
       if (open) {
