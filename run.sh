@@ -1,9 +1,10 @@
 #!/bin/bash
 # pynvme's front door. On a fresh Debian 12 machine:
 #   ./run.sh main     install, build, and run the shipped scripts on the emulated SSD
-#   ./run.sh test     install, build, run the C unit tests, the lab server's tests
-#                     (SQLite, a private PostgreSQL, headless Chromium), the Python suite on the
-#                     software controller (host, no VM), the conformance and guest
+#   ./run.sh test     install, build, run the C unit tests, the lab's tests (SQLite, a
+#                     private PostgreSQL, headless Chromium), the Python suite on the
+#                     software controller (host, no VM), the VS Code extension's
+#                     tests and package, the conformance and guest
 #                     suites in the test bed, then again built with ASan+UBSan
 #                     (the sanitize action)
 #   ./run.sh sanitize only the sanitizer job: make SANITIZE=1, its unit tests, and
@@ -57,6 +58,19 @@ lab_upload() {
         PYTHONPATH=python /usr/bin/python3 -m nvme.lab.upload --deadline 120 ||
             echo "run.sh: lab server unreachable; the runs stay in build/lab/spool.sqlite" >&2
     fi
+}
+# The VS Code extension (vscode/pynvme-monitor, docs/monitor.md): npm ci from
+# its lock file, its node tests (the JSON-RPC client, decoding, chart and
+# webview HTML against a live monitor service on a software controller; the
+# webviews rendered in headless Chromium to build/vscode/*.png), and the
+# .vsix packaged to build/vscode/. About a minute.
+vscode_extension() {
+    local t0=$SECONDS
+    (cd vscode/pynvme-monitor &&
+        npm ci --ignore-scripts --no-audit --no-fund --loglevel=error &&
+        PYNVME_SCREENSHOTS=1 npm test --silent &&
+        npm run --silent package)
+    echo "run.sh: VS Code extension tested and packaged in $((SECONDS - t0)) s"
 }
 # Reports written in the test bed are drawn here: matplotlib on the guest's
 # emulated CPU takes minutes per report (python3 -m nvme.report).
@@ -129,6 +143,7 @@ case "$action" in
         # the Python API, the ioworker and the fault tests on software
         # controllers, on the host in about two minutes
         soft_suite
+        vscode_extension
         # The conformance suite in its own guest (CMB, several namespaces, metadata),
         # QEMU's known deviations as strict expected failures.
         $TESTBED run --config tools/testbed/configs/conformance.toml \

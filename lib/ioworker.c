@@ -1293,6 +1293,14 @@ void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progre
 	p->nseconds = w->cfg.iops ? 0 : __atomic_load_n(&w->res.nseconds, __ATOMIC_ACQUIRE);
 }
 
+void pn_ioworker_latency_snapshot(const struct pn_ioworker *w, uint64_t *buckets)
+{
+	/* aligned 64-bit words the worker thread stores plainly: a load cannot
+	 * tear on the targets we build for (see pn_ioworker_progress) */
+	for (unsigned i = 0; i < PN_HIST_BUCKETS; i++)
+		buckets[i] = __atomic_load_n(&w->hist_ticks.buckets[i], __ATOMIC_RELAXED);
+}
+
 const struct pn_queue *pn_ioworker_queue(const struct pn_ioworker *w)
 {
 	/* qid is stored (release) once w->q is set up, before the thread runs */

@@ -202,6 +202,16 @@ const struct pn_ioworker_result *pn_ioworker_wait(struct pn_ioworker *w);
 /* A snapshot of the progress of a running worker. */
 void pn_ioworker_progress(const struct pn_ioworker *w, struct pn_ioworker_progress *p);
 
+/* Copies the worker's latency histogram as it stands (PN_HIST_BUCKETS
+ * counts, in TSC ticks: pn_tsc_to_ns converts a value) for a live view of
+ * recent percentiles: the difference of two copies is the histogram of the
+ * IOs completed between them. The worker records as it always does (no
+ * lock, no atomic read-modify-write); this reads each bucket with a relaxed
+ * load, so a copy may miss the IOs of the last instant, and since a bucket
+ * only grows, a later copy is never below an earlier one. Valid from
+ * pn_ioworker_create() to pn_ioworker_free(). */
+void pn_ioworker_latency_snapshot(const struct pn_ioworker *w, uint64_t *buckets);
+
 /* The worker's IO queue once it exists (its command log, pointers and
  * counters, for a live view reading without locks), NULL before. It is
  * freed by pn_ioworker_wait(): the caller keeps the two apart. */

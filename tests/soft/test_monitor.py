@@ -304,6 +304,61 @@ def test_ioworker_live_counters(rpc):
     assert after["completed"] == result.io_count_read
 
 
+def test_ioworker_latency_percentiles_live_and_whole_run(rpc):
+    """Live: the percentiles of the IOs of the last window of a second or more
+    (not of the whole run); once finished: those of the whole run, which are
+    the ioworker's own output_percentile_latency."""
+    pcie = d.Pcie("soft:null,size=64M")
+    nvme0 = d.Controller(pcie)
+    ns = d.Namespace(nvme0, 1)
+    own = {50: 0, 99: 0, 99.9: 0}
+    try:
+        w = ns.ioworker(io_size=8, lba_random=True, read_percentage=100, time=4, qdepth=16,
+                        iops=20000, output_percentile_latency=own)
+        w.start()
+        time.sleep(1.2)
+        rpc.call("ioworkers")               # opens a window
+        time.sleep(1.3)
+        (live,) = rpc.call("ioworkers")     # closes it: the IOs of those 1.3 s
+        (again,) = rpc.call("ioworkers")    # within the next window: the same answer
+        w.close()
+        (done,) = rpc.call("ioworkers")
+    finally:
+        ns.close()
+        nvme0.close()
+        pcie.close()
+    lat = live["latency_us"]
+    assert live["running"] and again["latency_us"] == lat
+    assert lat["window_s"] >= 1.0
+    assert 0 < lat["ios"] < live["completed"]           # a window, not the run so far
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["p99_9"]
+    whole = done["latency_us"]
+    assert not done["running"] and whole["ios"] == done["completed"]
+    for p, key in ((50, "p50"), (99, "p99"), (99.9, "p99_9")):
+        # one histogram; the worker's result re-buckets it in ns (within
+        # 1%) and gives whole microseconds
+        assert whole[key] == pytest.approx(own[p], rel=0.01, abs=1), (key, whole, own)
+
+
+def test_latency_percentiles_of_a_snapshot_difference():
+    """The arithmetic behind the live percentiles: two snapshots of a
+    histogram (values below 256 ticks have buckets of their own)."""
+    from array import array
+    from nvme import _nvme
+    buckets = (64 - 7 + 1) * 128
+    before, after = array("Q", [0]) * buckets, array("Q", [0]) * buckets
+    before[100] = after[100] = 90     # 90 IOs of 100 ticks before the window
+    after[250] = 10                   # 10 IOs of 250 ticks in it
+    count, (p50, p99) = _nvme._monitor_latency_percentiles(after.tobytes(), None, (50, 99))
+    assert count == 100 and p99 == pytest.approx(2.5 * p50, rel=0.05)
+    count, (p50w, p99w) = _nvme._monitor_latency_percentiles(after.tobytes(), before.tobytes(),
+                                                              (50, 99))
+    assert count == 10 and p50w == p99w == p99
+    assert _nvme._monitor_latency_percentiles(before.tobytes(), before.tobytes(), (50,)) == (0, [0])
+    with pytest.raises(ValueError, match="latency histogram is 59392 bytes"):
+        _nvme._monitor_latency_percentiles(b"x", None, (50,))
+
+
 # ---- bad requests and bad clients ----------------------------------------------
 
 def test_bad_requests_get_errors_and_the_connection_stays(rpc):

@@ -27,6 +27,7 @@
 #include "ioworker.h"
 #include "nvme_names.h"
 #include "queue.h"
+#include "tsc.h"
 
 /* Open controllers, borrowed: pn_py_monitor_forget() runs before any of
  * them goes. 64 is far more than a test opens; extra ones are not shown. */
@@ -313,7 +314,7 @@ static PyObject *mon_ioworkers(PyObject *mod, PyObject *obj)
 		PyObject *child = PyList_GET_ITEM(children, i);
 		const struct pn_ioworker *w;
 		struct pn_ioworker_progress p;
-		PyObject *secs, *d;
+		PyObject *secs, *hist, *d;
 		uint32_t first;
 
 		if (!Py_IS_TYPE(child, &pn_py_ioworker_type))
@@ -328,11 +329,18 @@ static PyObject *mon_ioworkers(PyObject *mod, PyObject *obj)
 		for (uint32_t s = first; secs && s < p.nseconds; s++)
 			if (append_new(secs, PyLong_FromUnsignedLong(LOAD(p.io_per_second[s]))) < 0)
 				Py_CLEAR(secs);
+		/* the latency histogram's counts (ticks), for the percentiles of
+		 * the IOs between two looks (_monitor_latency_percentiles) */
+		hist = secs ? PyBytes_FromStringAndSize(NULL, PN_HIST_BUCKETS * sizeof(uint64_t)) : NULL;
+		if (hist)
+			pn_ioworker_latency_snapshot(w, (uint64_t *)PyBytes_AS_STRING(hist));
+		else
+			Py_CLEAR(secs);
 		if (!secs) {
 			Py_CLEAR(list);
 			break;
 		}
-		d = Py_BuildValue("{s:I,s:I,s:I,s:O,s:K,s:K,s:K,s:K,s:i,s:I,s:d,s:N,s:I}",
+		d = Py_BuildValue("{s:I,s:I,s:I,s:O,s:K,s:K,s:K,s:K,s:i,s:I,s:d,s:N,s:I,s:N}",
 				  "qid", (unsigned)p.qid, "qdepth", (unsigned)p.qdepth,
 				  "nsid", (unsigned)p.nsid, "running", p.running ? Py_True : Py_False,
 				  "completed", (unsigned long long)p.completed,
@@ -341,12 +349,81 @@ static PyObject *mon_ioworkers(PyObject *mod, PyObject *obj)
 				  "elapsed_ns", (unsigned long long)p.elapsed_ns,
 				  "error", p.error_code, "error_status", (unsigned)p.error_status,
 				  "io_bytes_mean", p.io_bytes_mean, "io_per_second", secs,
-				  "first_second", (unsigned)first);
+				  "first_second", (unsigned)first, "latency_hist", hist);
 		if (append_new(list, d) < 0)
 			Py_CLEAR(list);
 	}
 	Py_DECREF(children);
 	return list;
+}
+
+/* _monitor_latency_percentiles(new, old, (p, ...)) -> (count, [ns, ...]):
+ * the percentiles (0..100) of the IOs recorded between two histogram
+ * snapshots of _monitor_ioworkers ("latency_hist"; old None: since the
+ * start), each the middle of its bucket in nanoseconds (within 0.4%),
+ * the top one clamped to its bucket's upper end. count 0: all zeros. */
+static PyObject *mon_latency_percentiles(PyObject *mod, PyObject *args)
+{
+	const Py_ssize_t size = PN_HIST_BUCKETS * sizeof(uint64_t);
+	PyObject *new_obj, *old_obj, *ps, *values, *res = NULL;
+	const uint64_t *now, *before = NULL;
+	struct pn_hist *h;
+	int lowest = -1, highest = -1;
+
+	if (!PyArg_ParseTuple(args, "SOO:_monitor_latency_percentiles", &new_obj, &old_obj, &ps))
+		return NULL;
+	if (old_obj != Py_None && !PyBytes_Check(old_obj)) {
+		PyErr_SetString(PyExc_TypeError, "old: bytes or None");
+		return NULL;
+	}
+	if (PyBytes_GET_SIZE(new_obj) != size ||
+	    (old_obj != Py_None && PyBytes_GET_SIZE(old_obj) != size)) {
+		PyErr_Format(PyExc_ValueError, "a latency histogram is %zd bytes", size);
+		return NULL;
+	}
+	ps = PySequence_Fast(ps, "percentiles: a sequence of numbers");
+	if (!ps)
+		return NULL;
+	now = (const uint64_t *)PyBytes_AS_STRING(new_obj);
+	if (old_obj != Py_None)
+		before = (const uint64_t *)PyBytes_AS_STRING(old_obj);
+	h = PyMem_Malloc(sizeof(*h));
+	if (!h) {
+		Py_DECREF(ps);
+		return PyErr_NoMemory();
+	}
+	pn_hist_reset(h);
+	for (unsigned i = 0; i < PN_HIST_BUCKETS; i++) {
+		/* a bucket only grows; a smaller one means another worker since */
+		uint64_t n = before && now[i] >= before[i] ? now[i] - before[i] : now[i];
+
+		h->buckets[i] = n;
+		h->count += n;
+		if (n) {
+			if (lowest < 0)
+				lowest = (int)i;
+			highest = (int)i;
+		}
+	}
+	if (h->count) {
+		h->min = pn_hist_bucket_low((unsigned)lowest);
+		h->max = pn_hist_bucket_high((unsigned)highest);
+	}
+	values = PyList_New(0);
+	for (Py_ssize_t i = 0; values && i < PySequence_Fast_GET_SIZE(ps); i++) {
+		double p = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(ps, i));
+
+		if (p == -1.0 && PyErr_Occurred())
+			Py_CLEAR(values);
+		else if (append_new(values, PyLong_FromUnsignedLongLong(
+				h->count ? pn_tsc_to_ns(pn_hist_percentile(h, p)) : 0)) < 0)
+			Py_CLEAR(values);
+	}
+	if (values)
+		res = Py_BuildValue("(KN)", (unsigned long long)h->count, values);
+	PyMem_Free(h);
+	Py_DECREF(ps);
+	return res;
 }
 
 /* _monitor_opname(opcode, admin) -> the command's name. */
@@ -430,6 +507,8 @@ static PyMethodDef monitor_functions[] = {
 	{"_monitor_queues", mon_queues, METH_O, "Queues of a controller (for nvme.monitor)."},
 	{"_monitor_cmdlog", mon_cmdlog, METH_VARARGS, "Command log of a queue (for nvme.monitor)."},
 	{"_monitor_ioworkers", mon_ioworkers, METH_O, "Ioworkers of a controller (for nvme.monitor)."},
+	{"_monitor_latency_percentiles", mon_latency_percentiles, METH_VARARGS,
+	 "Latency percentiles between two histogram snapshots (for nvme.monitor)."},
 	{"_monitor_opname", mon_opname, METH_VARARGS, "Opcode name (for nvme.monitor)."},
 	{"_monitor_smart", mon_smart, METH_O, "SMART / Health log bytes (for nvme.monitor)."},
 	{NULL, NULL, 0, NULL},

@@ -158,21 +158,67 @@ class _Rates:
 _rates = _Rates()
 
 
+class _Latencies:
+    """Latency percentiles of each running ioworker over its last window of
+    at least WINDOW seconds: the difference of two copies of the worker's
+    histogram (the C worker records every IO in it anyway; the copy is read
+    without a lock, _monitor_latency_percentiles does the arithmetic). Every
+    client sees the same last full window, however often it asks. A worker
+    that is not running shows the percentiles of its whole run."""
+    WINDOW = 1.0
+    PERCENTILES = (50, 99, 99.9)
+    KEYS = ("p50", "p99", "p99_9")
+
+    def __init__(self):
+        self.samples = {}   # (ctrlr, qid) -> (t, hist, completed, answer)
+
+    def _answer(self, new, old, seconds):
+        count, ns = _nvme._monitor_latency_percentiles(new, old, self.PERCENTILES)
+        if not count:
+            return None
+        out = {k: round(v / 1000, 2) for k, v in zip(self.KEYS, ns)}
+        out.update(ios=count, window_s=round(seconds, 3))
+        return out
+
+    def percentiles(self, key, w):
+        now = time.monotonic()
+        old = self.samples.get(key)
+        hist = w["latency_hist"]
+        if not w["running"]:
+            self.samples.pop(key, None)
+            return self._answer(hist, None, w["elapsed_s"])
+        if old is None or w["completed"] < old[2]:
+            # first look (or a new worker on that queue): the run so far
+            answer = self._answer(hist, None, w["elapsed_s"])
+        elif now - old[0] < self.WINDOW:
+            return old[3]
+        else:
+            answer = self._answer(hist, old[1], now - old[0])
+        self.samples[key] = (now, hist, w["completed"], answer)
+        return answer
+
+
+_latencies = _Latencies()
+
+
 def _ioworkers():
     out = []
     for i, c in enumerate(_controllers()):
         for w in _nvme._monitor_ioworkers(c):
             iops = _rates.rate((c.addr, w["qid"]), w)
+            w["elapsed_s"] = round(w["elapsed_ns"] / 1e9, 3)
+            latency = _latencies.percentiles((c.addr, w["qid"]), w)
             done = w["completed"]
             out.append({
                 "ctrlr": c.addr, "ctrlr_index": i, "qid": w["qid"], "nsid": w["nsid"],
                 "qdepth": w["qdepth"], "running": w["running"],
                 "completed": done, "in_flight": max(0, w["submitted"] - done),
-                "elapsed_s": round(w["elapsed_ns"] / 1e9, 3),
+                "elapsed_s": w["elapsed_s"],
                 "iops": round(iops, 1),
                 "bandwidth": round(iops * w["io_bytes_mean"]),
                 "io_bytes_mean": w["io_bytes_mean"],
                 "latency_avg_us": round(w["latency_sum_ns"] / done / 1000, 2) if done else None,
+                "latency_us": latency,
                 "io_per_second": w["io_per_second"], "first_second": w["first_second"],
                 "error": w["error"],
                 "error_status": f"{w['error_status'] >> 8:02x}/{w['error_status'] & 0xff:02x}",

@@ -15,6 +15,7 @@ export interface CmdlogEntry {
   nsid: number;
   prp1: number;
   cdw10_15: number[];
+  sqe?: number[];
   submit_us: number;
   latency_us: number | null;
   status: Status | null;
@@ -32,11 +33,23 @@ export interface Queue {
   cq_head: number;
 }
 
+/** Latency percentiles of an ioworker's last window of a second or more. */
+export interface LatencyWindow {
+  p50: number;
+  p99: number;
+  p99_9: number;
+  ios: number;
+  window_s: number;
+}
+
 export interface Ioworker {
+  ctrlr?: string;
+  qid?: number;
   running: boolean;
   iops: number;
   bandwidth: number;
   latency_avg_us: number | null;
+  latency_us?: LatencyWindow | null;
 }
 
 const hex = (v: number, width: number) => "0x" + v.toString(16).padStart(width, "0");
@@ -74,33 +87,72 @@ export function byController(queues: Queue[]): Map<string, Queue[]> {
   return m;
 }
 
-/** Total IOPS / bandwidth of the running ioworkers (the status-bar item). */
-export function totals(ws: Ioworker[]): { iops: number; bandwidth: number } {
+export interface Totals {
+  iops: number;
+  bandwidth: number;
+  /** the worst p50 / p99 of the running workers' last windows, null without any */
+  p50_us: number | null;
+  p99_us: number | null;
+  running: number;
+}
+
+/** Total IOPS / bandwidth of the running ioworkers (the status-bar item, the chart). */
+export function totals(ws: Ioworker[]): Totals {
   const running = ws.filter((w) => w.running);
+  const windows = running.map((w) => w.latency_us).filter((l): l is LatencyWindow => !!l);
+  const worst = (k: "p50" | "p99") => (windows.length ? Math.max(...windows.map((l) => l[k])) : null);
   return {
     iops: running.reduce((s, w) => s + w.iops, 0),
     bandwidth: running.reduce((s, w) => s + w.bandwidth, 0),
+    p50_us: worst("p50"),
+    p99_us: worst("p99"),
+    running: running.length,
   };
+}
+
+export function formatBandwidth(bytesPerSecond: number): string {
+  const units = ["B/s", "KiB/s", "MiB/s", "GiB/s"];
+  let v = bytesPerSecond;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+export function formatMicroseconds(us: number | null): string {
+  if (us === null) return "-";
+  if (us >= 1000) return `${(us / 1000).toFixed(2)} ms`;
+  if (us < 1) return `${Math.round(us * 1000)} ns`;
+  return `${us.toFixed(us >= 100 ? 0 : 1)} us`;
+}
+
+/** A command log's latency: whole microseconds, as the driver logs them. */
+export function formatLoggedLatency(us: number | null): string {
+  if (us === null) return "";
+  if (us === 0) return "<1 us";
+  return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us} us`;
+}
+
+/** An axis label: 20000 -> "20K", 2500000 -> "2.5M". */
+export function formatCount(v: number): string {
+  const trim = (x: number) => String(Number(x.toFixed(2)));
+  if (v >= 1e6) return `${trim(v / 1e6)}M`;
+  if (v >= 1e3) return `${trim(v / 1e3)}K`;
+  return trim(v);
+}
+
+/** A log axis label at 10^d microseconds: 1 us, 10 us, 100 us, 1 ms, ... */
+export function formatDecade(d: number): string {
+  const units = ["ns", "us", "ms", "s"];
+  const i = Math.floor(d / 3) + 1;
+  if (i < 0 || i >= units.length) return `1e${d} us`;
+  return `${Math.pow(10, d - (i - 1) * 3)} ${units[i]}`;
 }
 
 export function formatIops(iops: number): string {
   if (iops >= 1e6) return `${(iops / 1e6).toFixed(2)}M IOPS`;
   if (iops >= 1e3) return `${(iops / 1e3).toFixed(1)}K IOPS`;
   return `${Math.round(iops)} IOPS`;
-}
-
-/** The live chart's data: the last `capacity` samples of (time, IOPS). */
-export class Series {
-  private points: { t: number; v: number }[] = [];
-  constructor(public readonly capacity = 60) {}
-  push(t: number, v: number): void {
-    this.points.push({ t, v });
-    if (this.points.length > this.capacity) this.points.shift();
-  }
-  get values(): { t: number; v: number }[] {
-    return [...this.points];
-  }
-  get max(): number {
-    return this.points.reduce((m, p) => Math.max(m, p.v), 0);
-  }
 }

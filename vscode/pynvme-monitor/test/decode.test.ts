@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { byController, cmdlogRow, formatIops, queueLabel, Series, totals, Queue } from "../src/decode";
+import { byController, cmdlogRow, formatBandwidth, formatCount, formatDecade, formatIops, formatLoggedLatency, formatMicroseconds, queueLabel, totals, Queue } from "../src/decode";
 
 test("a command log row shows the decoded name, status and latency", () => {
   const row = cmdlogRow({
@@ -29,21 +29,28 @@ test("queues group by controller and label with outstanding/usable depth", () =>
   assert.equal(queueLabel(q("a", 1, "qpair")), "qpair 1: 3/15 outstanding");
 });
 
-test("totals count running workers only; IOPS formatting", () => {
+test("totals count running workers only; the worst latency window; formatting", () => {
+  const win = (p50: number, p99: number) => ({ p50, p99, p99_9: p99 * 2, ios: 100, window_s: 1 });
   const t = totals([
-    { running: true, iops: 1000, bandwidth: 4096000, latency_avg_us: 1 },
-    { running: false, iops: 0, bandwidth: 0, latency_avg_us: 1 },
-    { running: true, iops: 500, bandwidth: 2048000, latency_avg_us: null },
+    { running: true, iops: 1000, bandwidth: 4096000, latency_avg_us: 1, latency_us: win(2, 30) },
+    { running: false, iops: 0, bandwidth: 0, latency_avg_us: 1, latency_us: win(500, 9000) },
+    { running: true, iops: 500, bandwidth: 2048000, latency_avg_us: null, latency_us: win(5, 20) },
   ]);
-  assert.deepEqual(t, { iops: 1500, bandwidth: 6144000 });
+  assert.deepEqual(t, { iops: 1500, bandwidth: 6144000, p50_us: 5, p99_us: 30, running: 2 });
+  assert.deepEqual(totals([]), { iops: 0, bandwidth: 0, p50_us: null, p99_us: null, running: 0 });
   assert.equal(formatIops(1500), "1.5K IOPS");
   assert.equal(formatIops(2500000), "2.50M IOPS");
   assert.equal(formatIops(12.4), "12 IOPS");
+  assert.equal(formatBandwidth(6144000), "5.9 MiB/s");
+  assert.equal(formatBandwidth(512), "512 B/s");
+  assert.equal(formatMicroseconds(1.24), "1.2 us");
+  assert.equal(formatMicroseconds(8535.86), "8.54 ms");
+  assert.equal(formatMicroseconds(null), "-");
 });
 
-test("the chart series keeps the last N points", () => {
-  const s = new Series(3);
-  for (let i = 0; i < 5; i++) s.push(i, i * 10);
-  assert.deepEqual(s.values.map((p) => p.v), [20, 30, 40]);
-  assert.equal(s.max, 40);
+test("axis labels and logged latencies", () => {
+  assert.deepEqual([20000, 2500000, 0, 0.2, 1500].map(formatCount), ["20K", "2.5M", "0", "0.2", "1.5K"]);
+  assert.deepEqual([-1, 0, 1, 2, 3, 5, 6].map(formatDecade), ["100 ns", "1 us", "10 us", "100 us", "1 ms", "100 ms", "1 s"]);
+  assert.deepEqual([null, 0, 152, 1090].map(formatLoggedLatency), ["", "<1 us", "152 us", "1.09 ms"]);
+  assert.equal(formatMicroseconds(0.25), "250 ns");
 });
