@@ -84,8 +84,10 @@ int soft_address_parse(const char *addr, struct soft_options *o)
 			o->null_mode = true;
 		} else if (!strcmp(opt, "spin") && !value) {
 			o->spin = true;
+		} else if (!strcmp(opt, "noslot") && !value) {
+			o->no_slot_power = true;
 		} else if (!value) {
-			rc = pn_fail(EINVAL, "%s: unknown option '%s' (null, spin, size=, lba=, ns=, "
+			rc = pn_fail(EINVAL, "%s: unknown option '%s' (null, spin, noslot, size=, lba=, ns=, "
 				     "queues=, depth=, mdts=, vectors=, cpu=)", addr, opt);
 		} else if (!strcmp(opt, "size")) {
 			rc = parse_sizes(addr, value, o);
@@ -193,6 +195,8 @@ int pn_transport_soft_canonical(const char *addr, char out[64])
 		append(buf, sizeof(buf), ",cpu=%llu", (unsigned long long)o.cpu);
 	if (o.spin)
 		strcat(buf, ",spin");
+	if (o.no_slot_power)
+		strcat(buf, ",noslot");
 	if (buf[4])
 		buf[4] = ':';
 	if (strlen(buf) >= 64)

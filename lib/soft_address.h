@@ -13,7 +13,7 @@
 #define SOFT_ADDRESS_MAX_VECTORS 2048
 
 struct soft_options {
-	bool null_mode, spin;
+	bool null_mode, spin, no_slot_power;
 	uint64_t size[SOFT_CTRL_MAX_NS];   /* per namespace; size= gives all, or A+B+... */
 	uint32_t nsizes;                   /* sizes given (0: the default) */
 	uint32_t lba, ns, queues, depth, mdts, vectors;

@@ -49,6 +49,7 @@ struct soft_device {
 	uint8_t masked[MAX_VECTORS];
 	uint8_t pending[MAX_VECTORS];
 	int intx_fd;
+	bool no_slot_power;          /* "noslot": the slot has no power controller */
 	uint32_t reset_count;
 	char last_reset[160];
 };
@@ -532,6 +533,8 @@ static int st_slot_power(struct pn_transport *t, bool on)
 	struct soft_device *d = dev_of(t);
 	int rc;
 
+	if (d->no_slot_power)
+		return pn_fail(ENOTSUP, "%s: the slot has no power controller (noslot)", t->addr);
 	pthread_mutex_lock(&d->lock);
 	rc = soft_ctrl_fault_all_ones(d->ctrl, !on);
 	if (!rc && on && d->gone) {
@@ -656,6 +659,7 @@ static int create_device(const char *addr, const struct soft_options *o, struct 
 	d->t.config_size = sizeof(d->cfg);
 	d->t.device_on_host_cpus = true;
 	d->intx_fd = -1;
+	d->no_slot_power = o->no_slot_power;
 	rc = soft_ctrl_create(&cfg, &d->ctrl);
 	if (rc) {
 		free(d);

@@ -13,6 +13,8 @@
  *   vectors=N    MSI-X vectors, 1..2048 (default 65)
  *   cpu=N        run the controller thread on CPU N only
  *   spin         the controller thread never naps (benchmarks)
+ *   noslot       a slot without a power controller (as most hosts' M.2 and
+ *                U.2 bays): slot power fails with ENOTSUP
  * e.g. "soft:null,cpu=1,spin". The options are part of the device's name:
  * the same address opens the same device again, with what was written to
  * it (a drive stays in its slot: the store lives until the process ends),

@@ -37,6 +37,27 @@ def test_layout_puts_each_controller_behind_its_own_root_port(tmp_path):
     assert image.stat().st_size == 2 << 20, "a file backend gets a sparse image of the asked size"
 
 
+def test_state_dir_keeps_images_and_names_each_controllers_counter_file(tmp_path, capsys):
+    ctrls = [{"namespace": [{"size": "1M", "backend": "file"}]}, {"namespace": [{"size": "1M"}]}]
+    state = tmp_path / "drive,1"
+    state.mkdir()
+    args = testbed.qemu_devices(ctrls, str(tmp_path / "run"), str(state), smart_counters=True)
+    nvmes = [d for d in devices(args) if d.startswith("nvme,")]
+    assert f"smart_counters={tmp_path}/drive,,1/nvme0.smart" in nvmes[0], "a comma is doubled"
+    assert f"smart_counters={tmp_path}/drive,,1/nvme1.smart" in nvmes[1]
+    image = state / "c0n1.raw"
+    with open(image, "r+b") as f:
+        f.write(b"kept")
+    testbed.qemu_devices(ctrls, str(tmp_path / "run"), str(state))
+    assert image.read_bytes()[:4] == b"kept", "an image in the state directory is reused as it is"
+    ctrls[0]["namespace"][0]["size"] = "2M"
+    with pytest.raises(SystemExit):
+        testbed.qemu_devices(ctrls, str(tmp_path / "run"), str(state))
+    assert "holds 1048576 bytes but the layout asks for 2097152" in capsys.readouterr().err
+    assert not any("smart_counters" in d for d in devices(testbed.qemu_devices(ctrls[1:], str(tmp_path)))), \
+        "a QEMU without the counters patch gets no such property"
+
+
 @pytest.mark.parametrize("ctrls, message", [
     ([{"namespace": [{"size": "1M", "colour": 1}]}], "unknown keys ['colour']"),
     ([{"speed": 3}], "unknown keys ['speed']"),
@@ -66,6 +87,23 @@ def test_a_hanging_guest_is_killed_at_the_timeout():
     proc = run_testbed("run", "--timeout", "25", "--", "sleep", "600")
     assert proc.returncode == 124, proc.stdout
     assert "did not finish within 25 s" in proc.stdout
+
+
+SMART_COUNTERS = ("import nvme as d; c = d.Controller(d.Pcie('01:00.0')); b = d.Buffer(512); "
+                  "c.getlogpage(2, b, 512).waitdone(); print('counters', b.data(127, 112), b.data(159, 144))")
+
+
+def test_state_dir_keeps_the_smart_power_counters_across_qemu_runs(tmp_path):
+    """The counters of an earlier run (its guest left the controller enabled
+    when QEMU ended: an unsafe shutdown for the next power on to count)."""
+    state = tmp_path / "drive"
+    state.mkdir()
+    (state / "nvme0.smart").write_text("power_cycles 41\nunsafe_shutdowns 7\ndirty 1\n")
+    proc = run_testbed("run", "--state-dir", str(state), "--", "/usr/bin/python3", "-c", SMART_COUNTERS)
+    assert proc.returncode == 0, proc.stdout
+    assert "counters 42 8" in proc.stdout, proc.stdout
+    # this run ended the same way: enabled, no shutdown notification
+    assert (state / "nvme0.smart").read_text() == "power_cycles 42\nunsafe_shutdowns 8\ndirty 1\n"
 
 
 def test_run_without_a_command_is_refused():

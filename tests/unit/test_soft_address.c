@@ -44,6 +44,7 @@ static void one_name_per_device(void **state)
 	canonical_is("soft:size=1G,lba=512", "soft");
 	canonical_is("soft:mdts=7,size=524288K,ns=2", "soft:size=512M,ns=2,mdts=7");
 	canonical_is("soft:spin,cpu=1,null", "soft:null,cpu=1,spin");
+	canonical_is("soft:noslot,spin", "soft:spin,noslot");
 	canonical_is("soft:size=512M+256M", "soft:size=512M+256M");
 	canonical_is("soft:size=4096", "soft:size=4K");
 	canonical_is("soft:size=12288", "soft:size=12K");

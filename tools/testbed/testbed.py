@@ -226,8 +226,31 @@ CTRL_KEYS = {"mdts", "max_ioqpairs", "cmb_size_mb", "subsystem", "namespace", "s
 NS_KEYS = {"size", "lba_size", "ms", "pi", "backend", "zoned", "extra"}
 
 
-def qemu_devices(ctrls, rundir):
+def qemu_option_value(text):
+    """A value inside QEMU's comma-separated options: a comma is doubled."""
+    return str(text).replace(",", ",,")
+
+
+def file_image(path, size, kept):
+    """A sparse image of `size` bytes at `path`; in a state directory an image
+    of that size is kept as it is (data written by earlier runs)."""
+    if kept and os.path.exists(path):
+        have = os.path.getsize(path)
+        if have != size:
+            die(f"{path} holds {have} bytes but the layout asks for {size}: "
+                f"remove it or use another --state-dir")
+        return
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
+def qemu_devices(ctrls, rundir, state_dir=None, smart_counters=False):
+    """QEMU's -device/-blockdev arguments for the controllers. Images live in
+    `state_dir` when given (kept between runs), else in `rundir`. With
+    `smart_counters` (a QEMU with tools/testbed/qemu/0002-*.patch), each
+    controller keeps its SMART power counters in nvme<i>.smart beside them."""
     args = []
+    where = state_dir or rundir
     subsystems = set()
     for i, c in enumerate(ctrls):
         unknown = set(c) - CTRL_KEYS
@@ -245,6 +268,9 @@ def qemu_devices(ctrls, rundir):
                 subsystems.add(sub)
                 args = ["-device", f"nvme-subsys,id={sub},nqn={sub}"] + args
             opts.append(f"subsys={sub}")
+        if smart_counters:
+            counters = os.path.join(where, f"nvme{i}.smart")
+            opts.append(f"smart_counters={qemu_option_value(counters)}")
         if c.get("extra"):
             opts.append(c["extra"])
         args += ["-device", "nvme," + ",".join(opts)]
@@ -258,11 +284,10 @@ def qemu_devices(ctrls, rundir):
             if backend == "null":
                 args += ["-blockdev", f"driver=null-co,node-name={node},size={size},read-zeroes=on"]
             elif backend == "file":
-                image = os.path.join(rundir, f"{node}.raw")
-                with open(image, "wb") as f:
-                    f.truncate(size)
-                args += ["-blockdev",
-                         f"driver=raw,node-name={node},discard=unmap,file.driver=file,file.filename={image}"]
+                image = os.path.join(where, f"{node}.raw")
+                file_image(image, size, kept=bool(state_dir))
+                args += ["-blockdev", f"driver=raw,node-name={node},discard=unmap,file.driver=file,"
+                                      f"file.filename={qemu_option_value(image)}"]
             else:
                 die(f"controller {i} namespace {j + 1}: backend must be 'null' or 'file'")
             lbs = int(n.get("lba_size", 512))
@@ -277,6 +302,17 @@ def qemu_devices(ctrls, rundir):
                 nsopts.append(n["extra"])
             args += ["-device", "nvme-ns," + ",".join(nsopts)]
     return args
+
+
+def qemu_has_property(qemu_path, device, prop):
+    """Whether this QEMU's `device` takes `prop` (Debian's stock binary and a
+    $PYNVME_QEMU may lack the project's patches)."""
+    try:
+        proc = subprocess.run([qemu_path, "-device", f"{device},help"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.strip().startswith(f"{prop}=") for line in proc.stdout.splitlines())
 
 
 # ------------------------------------------------------------------ QMP relay
@@ -318,6 +354,13 @@ def boot(args, interactive):
     rundir = tempfile.mkdtemp(prefix="run-", dir=RUNS)
     sockdir = tempfile.mkdtemp(prefix="pynvme-testbed-")
     ctrls = layout_from_args(args)
+    state_dir = None
+    if args.state_dir:
+        state_dir = os.path.realpath(args.state_dir)
+        try:
+            os.makedirs(state_dir, exist_ok=True)
+        except OSError as e:
+            die(f"cannot create --state-dir {args.state_dir}: {e}")
     with open(os.path.join(rundir, "job.sh"), "w") as f:
         env = {"PYNVME_IN_GUEST": "1", "PYNVME_GUEST_MODULES": kroot,
                "PYTHONDONTWRITEBYTECODE": "1",
@@ -355,7 +398,8 @@ def boot(args, interactive):
             "-chardev", f"socket,id=gqmp,path={sockdir}/guest-port.sock,server=on,wait=off",
             "-device", "virtio-serial-pci,max_ports=2,ioeventfd=off",
             "-device", "virtserialport,chardev=gqmp,name=org.pynvme.qmp",
-            ] + qemu_devices(ctrls, rundir)
+            ] + qemu_devices(ctrls, rundir, state_dir,
+                             smart_counters=qemu_has_property(qemu_path, "nvme", "smart_counters"))
     if interactive:
         qemu += ["-nographic"]
     else:
@@ -442,6 +486,8 @@ def main():
         p.add_argument("--qmp", help="path of the host's QMP socket")
         p.add_argument("--env", action="append", help="NAME=VALUE exported in the guest")
         p.add_argument("--keep", action="store_true", help="keep the run directory")
+        p.add_argument("--state-dir", help="keep the namespaces' file images and the controllers' SMART "
+                       "counters here, from one run to the next (the same drive across runs)")
         p.add_argument("-v", "--verbose", action="store_true")
         if name == "run":
             p.add_argument("command", nargs=argparse.REMAINDER)

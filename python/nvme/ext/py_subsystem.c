@@ -234,20 +234,75 @@ static PyObject *sub_poweron(SubsystemObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* Calls nvme.s3.<fn>(sec) (python/nvme/s3.py: the sysfs sequence). */
+static PyObject *call_s3(const char *fn, double sec)
+{
+	PyObject *mod = PyImport_ImportModule("nvme.s3"), *res;
+
+	if (!mod)
+		return NULL;
+	res = PyObject_CallMethod(mod, fn, "d", sec);
+	Py_DECREF(mod);
+	return res;
+}
+
+/* A power cycle by suspend-to-RAM, for a device whose slot has no power
+ * controller (as the original pynvme did): the platform cuts the slot's
+ * power in S3 and the RTC wakes the host `sec` seconds later. */
+static PyObject *power_cycle_s3(SubsystemObject *self, struct pn_ctrl *c, double sec)
+{
+	PyObject *res = call_s3("check", sec);
+	int rc;
+
+	if (!res)
+		return NULL;
+	Py_DECREF(res);
+	pn_ctrl_power_lost(c);
+	res = call_s3("suspend_to_ram", sec);
+	if (!res)
+		return NULL;
+	Py_DECREF(res);
+	/* the kernel restored the function's config space at resume; the
+	 * controller itself starts from reset: Controller.reset() next */
+	Py_BEGIN_ALLOW_THREADS
+	rc = pn_ctrl_power_restored(c);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return raise_rc(c, rc);
+	Py_RETURN_NONE;
+}
+
 static PyObject *sub_power_cycle(SubsystemObject *self, PyObject *args, PyObject *kwargs)
 {
 	static char *kwlist[] = {"sec", NULL};
 	double sec = 10;
+	struct pn_ctrl *c;
 	PyObject *res;
+	int rc;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:power_cycle", kwlist, &sec))
 		return NULL;
 	if (!(sec >= 0 && sec <= 86400))
 		return PyErr_Format(pn_py_arg_error, "sec must be in 0..86400, got %g", sec);
-	res = sub_poweroff(self, NULL);
-	if (!res)
+	c = ctrl_of(self);
+	if (!c)
 		return NULL;
-	Py_DECREF(res);
+	if (self->poweroff_cb == Py_None && self->poweron_cb == Py_None) {
+		Py_BEGIN_ALLOW_THREADS
+		rc = c->tr->ops->slot_power(c->tr, false);
+		Py_END_ALLOW_THREADS
+		if (rc == -ENOTSUP || rc == -ENODEV)
+			return power_cycle_s3(self, c, sec);
+		if (rc < 0)
+			return PyErr_Format(pn_py_error, "%s: cannot power off: %s; give Subsystem a "
+					    "poweroff_cb", c->name, pn_last_error());
+		pn_ctrl_power_lost(c);
+	} else {
+		res = sub_poweroff(self, NULL);
+		if (!res)
+			return NULL;
+		Py_DECREF(res);
+	}
 	for (double left = sec; left > 0; left -= 0.1) {
 		double step = left < 0.1 ? left : 0.1;
 		struct timespec ts = {0, (long)(step * 1e9)};
@@ -283,7 +338,9 @@ static PyMethodDef sub_methods[] = {
 	M("poweron", sub_poweron, METH_NOARGS,
 	  "poweron()\n\nBy poweron_cb, else slot power control; then Controller.reset()."),
 	M("power_cycle", sub_power_cycle, METH_VARARGS | METH_KEYWORDS,
-	  "power_cycle(sec=10)\n\npoweroff(), `sec` seconds, poweron(). Call Controller.reset() afterwards."),
+	  "power_cycle(sec=10)\n\npoweroff(), `sec` seconds, poweron(). Without callbacks and without a\n"
+	  "slot power controller: suspend-to-RAM (S3) with an RTC wake-up after `sec` seconds\n"
+	  "(nvme.s3). Call Controller.reset() afterwards."),
 	{NULL, NULL, 0, NULL},
 };
 
