@@ -22,8 +22,6 @@ export PYNVME_STRESS_PROFILE="${PYNVME_STRESS_PROFILE:-short}"
 export PYNVME_STRESS_OUT="${PYNVME_STRESS_OUT:-$out/stress}"
 if [ -n "${PYNVME_IN_GUEST:-}" ]; then
     export PYNVME_REPORT_DEFER="${PYNVME_REPORT_DEFER:-1}"
-    # QEMU 7.2 counts no unsafe shutdowns in SMART (docs/stress.md)
-    export PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS="${PYNVME_STRESS_EXPECT_UNSAFE_SHUTDOWNS:-no}"
 fi
 /usr/bin/python3 -m pytest -p no:cacheprovider -rfEXP --junitxml="$out/results.xml" scripts "$@"
 rc=$?
