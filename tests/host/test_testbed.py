@@ -1,5 +1,6 @@
 """The emulated test bed's own behaviour, checked on the host."""
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,22 @@ def test_layout_puts_each_controller_behind_its_own_root_port(tmp_path):
     assert "nsid=2" in ns[2] and "bus=nvme1" in ns[2]
     image = tmp_path / "c1n1.raw"
     assert image.stat().st_size == 2 << 20, "a file backend gets a sparse image of the asked size"
+
+
+def test_layout_records_each_controller_for_re_adding(tmp_path):
+    """The guest puts a hot-removed controller back from devices.json: the
+    same device_add texts as the command line, namespaces with their
+    controller."""
+    ctrls = [{"mdts": 5, "namespace": [{"size": "1M"}, {"size": "2M", "lba_size": 4096}]},
+             {"namespace": [{"size": "1M"}]}]
+    args = devices(testbed.qemu_devices(ctrls, str(tmp_path)))
+    declared = json.loads((tmp_path / testbed.DEVICES_FILE).read_text())
+    assert sorted(declared) == ["nvme0", "nvme1"]
+    assert declared["nvme0"]["port"] == "rp0" and declared["nvme1"]["port"] == "rp1"
+    assert declared["nvme0"]["device"] in args and "mdts=5" in declared["nvme0"]["device"]
+    assert declared["nvme0"]["namespaces"] == [a for a in args if "bus=nvme0" in a and
+                                               a.startswith("nvme-ns")]
+    assert len(declared["nvme0"]["namespaces"]) == 2 and len(declared["nvme1"]["namespaces"]) == 1
 
 
 @pytest.mark.parametrize("ctrls, message", [

@@ -17,6 +17,7 @@ first use and cached outside the clone (/var/cache/pynvme/qemu-<key>);
 --stock-qemu runs Debian's unpatched binary instead, $PYNVME_QEMU another one.
 """
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -226,9 +227,17 @@ CTRL_KEYS = {"mdts", "max_ioqpairs", "cmb_size_mb", "subsystem", "namespace", "s
 NS_KEYS = {"size", "lba_size", "ms", "pi", "backend", "zoned", "extra"}
 
 
+DEVICES_FILE = "devices.json"  # in the run directory; $PYNVME_TESTBED_DEVICES in the guest
+
+
 def qemu_devices(ctrls, rundir):
+    """The -device/-blockdev arguments of the controllers; also writes
+    DEVICES_FILE into `rundir`: each controller's `device_add` text and its
+    namespaces', by QEMU id, so the guest can put a hot-removed controller
+    back as it was declared (nvme.instruments.TestBed.reinsert)."""
     args = []
     subsystems = set()
+    declared = {}
     for i, c in enumerate(ctrls):
         unknown = set(c) - CTRL_KEYS
         if unknown:
@@ -248,6 +257,7 @@ def qemu_devices(ctrls, rundir):
         if c.get("extra"):
             opts.append(c["extra"])
         args += ["-device", "nvme," + ",".join(opts)]
+        declared[f"nvme{i}"] = {"port": rp, "device": "nvme," + ",".join(opts), "namespaces": []}
         for j, n in enumerate(c.get("namespace", [])):
             unknown = set(n) - NS_KEYS
             if unknown:
@@ -276,6 +286,9 @@ def qemu_devices(ctrls, rundir):
             if n.get("extra"):
                 nsopts.append(n["extra"])
             args += ["-device", "nvme-ns," + ",".join(nsopts)]
+            declared[f"nvme{i}"]["namespaces"].append("nvme-ns," + ",".join(nsopts))
+    with open(os.path.join(rundir, DEVICES_FILE), "w") as f:
+        json.dump(declared, f, indent=1)
     return args
 
 
@@ -320,6 +333,7 @@ def boot(args, interactive):
     ctrls = layout_from_args(args)
     with open(os.path.join(rundir, "job.sh"), "w") as f:
         env = {"PYNVME_IN_GUEST": "1", "PYNVME_GUEST_MODULES": kroot,
+               "PYNVME_TESTBED_DEVICES": os.path.join(rundir, DEVICES_FILE),
                "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": os.path.join(PROJECT, "python"), "HOME": "/root", "TERM": os.environ.get("TERM", "dumb"),
                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
