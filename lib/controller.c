@@ -111,6 +111,11 @@ int pn_ctrl_check_health(struct pn_ctrl *c)
 	c->last_health_tsc = pn_tsc();
 	if (is_failed(c))
 		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
+	if (pn_transport_removed(c->tr)) {
+		/* before CSTS, which reads all ones too: the reason says more */
+		mark_failed(c, pn_transport_removed(c->tr));
+		return pn_fail(ENODEV, "%s: %s", c->name, c->fail_reason);
+	}
 	pn_ctrl_read32(c, NVME_REG_CSTS, &csts);
 	if (csts == 0xffffffff) {
 		mark_failed(c, "registers read all ones (device removed or not decoding)");
@@ -136,6 +141,8 @@ int pn_ctrl_mmio_ok(struct pn_ctrl *c)
 {
 	uint16_t cmd = 0, pmcsr = 0;
 
+	if (pn_transport_removed(c->tr))
+		return pn_ctrl_check_health(c);
 	if (pn_cfg_read(c->tr, PCI_COMMAND, &cmd, 2) < 0)
 		return -ENODEV;
 	if (cmd == 0xffff)

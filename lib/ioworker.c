@@ -630,7 +630,12 @@ static bool check_lost(struct pn_ioworker *w, bool check_registers)
 	}
 	if (__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE)) {
 		set_error(w, PN_IOW_ERR_TERMINATED, 0,
-			  "terminated: controller %s failed or is gone", c->name);
+			  "terminated: controller %s failed or is gone: %s", c->name, c->fail_reason);
+		return true;
+	}
+	if (pn_transport_removed(c->tr)) {
+		set_error(w, PN_IOW_ERR_TERMINATED, 0, "terminated: controller %s: %s", c->name,
+			  pn_transport_removed(c->tr));
 		return true;
 	}
 	if (check_registers) {

@@ -87,6 +87,16 @@ struct pn_transport_ops {
 	 * and how the last one was done. */
 	uint32_t (*reset_count)(struct pn_transport *t);
 	const char *(*last_reset)(struct pn_transport *t);
+
+	/* Hot removal: NULL while the device is present; once the OS took it
+	 * back (an orderly removal: VFIO's device request, see vfio_pci.h) and
+	 * the transport released it, a text saying so, which the controller
+	 * and the ioworkers report. A device that merely stopped answering (a
+	 * surprise removal nobody was told of, a power loss) is not "removed"
+	 * here: its registers read all ones. Safe from any thread. */
+	const char *(*removed)(struct pn_transport *t);
+	/* Uncorrectable PCIe errors the OS reported for the device so far. */
+	uint32_t (*error_events)(struct pn_transport *t);
 };
 
 #define PN_TRANSPORT_BARS 6
@@ -117,6 +127,11 @@ void pn_transport_close(struct pn_transport *t);
 bool pn_transport_is_soft(const struct pn_transport *t);
 
 /* Shorthands for the ops. */
+static inline const char *pn_transport_removed(struct pn_transport *t)
+{
+	return t->ops->removed(t);
+}
+
 static inline int pn_cfg_read(struct pn_transport *t, uint32_t offset, void *buf, size_t len)
 {
 	return t->ops->cfg_read(t, offset, buf, len);

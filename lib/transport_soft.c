@@ -40,6 +40,7 @@ struct soft_device {
 	uint8_t cfg[4096];
 	uint8_t wmask[4096];
 	bool gone;                   /* slot power off, or removed (pn_transport_soft_remove) */
+	bool released;               /* atomic: orderly removal (pn_transport_soft_hot_remove) */
 	bool user_hang;              /* pn_transport_soft_hang() */
 	bool hung;                   /* what the controller was last told */
 	int nvec_max;                /* MSI-X table size */
@@ -192,8 +193,22 @@ static int function_reset(struct soft_device *d, const char *how)
 
 /* ---- config space access ---- */
 
+static const char *st_removed(struct pn_transport *t);
+
+/* After an orderly removal this handle is done with the device, as a VFIO
+ * one is: every access fails naming the removal (also once the device is
+ * back, until a new open). */
+static int check_present(struct soft_device *d)
+{
+	const char *why = st_removed(&d->t);
+
+	return why ? pn_fail(ENODEV, "%s: %s", d->t.addr, why) : 0;
+}
+
 static int cfg_check(struct soft_device *d, uint32_t offset, size_t len)
 {
+	if (check_present(d))
+		return -ENODEV;
 	if (offset >= sizeof(d->cfg) || len > sizeof(d->cfg) - offset)
 		return pn_fail(EINVAL, "%s: config access of %zu bytes at 0x%x is outside 0..0xfff",
 			       d->t.addr, len, offset);
@@ -319,7 +334,7 @@ static int st_bar_read(struct pn_transport *t, int index, uint64_t offset, void 
 
 	pthread_mutex_lock(&d->lock);
 	gone = d->gone;
-	rc = gone ? 0 : bar_check(d, index, offset, len, "read");
+	rc = check_present(d) ? -ENODEV : gone ? 0 : bar_check(d, index, offset, len, "read");
 	pthread_mutex_unlock(&d->lock);
 	if (rc)
 		return rc;
@@ -346,7 +361,7 @@ static int st_bar_write(struct pn_transport *t, int index, uint64_t offset, cons
 
 	pthread_mutex_lock(&d->lock);
 	gone = d->gone;
-	rc = gone ? 0 : bar_check(d, index, offset, len, "write");
+	rc = check_present(d) ? -ENODEV : gone ? 0 : bar_check(d, index, offset, len, "write");
 	pthread_mutex_unlock(&d->lock);
 	if (rc || gone)
 		return rc;  /* a write to a removed function goes nowhere */
@@ -528,32 +543,33 @@ static int st_external_reset_end(struct pn_transport *t, const char *how)
 	return st_enable(t);
 }
 
-static int st_slot_power(struct pn_transport *t, bool on)
-{
-	struct soft_device *d = dev_of(t);
-	int rc;
+static int locked_fault(struct pn_transport *t, int (*apply)(struct soft_device *d, bool on),
+			bool on);
 
-	if (d->no_slot_power)
-		return pn_fail(ENOTSUP, "%s: the slot has no power controller (noslot)", t->addr);
-	pthread_mutex_lock(&d->lock);
-	rc = soft_ctrl_fault_all_ones(d->ctrl, !on);
-	if (!rc && on && d->gone) {
-		/* back from reset: command register 0, BARs cleared */
+/* Slot power (lock held): off reads all ones; on comes back from reset
+ * (command register 0, BARs cleared). */
+static int apply_slot_power(struct soft_device *d, bool on)
+{
+	int rc = soft_ctrl_fault_all_ones(d->ctrl, !on);
+
+	if (rc)
+		return pn_fail(-rc, "%s: the software controller did not take slot power %s",
+			       d->t.addr, on ? "on" : "off");
+	if (on && d->gone) {
 		cfg_power_on(d);
 		irqs_off(d);
 		d->reset_count++;
 		snprintf(d->last_reset, sizeof(d->last_reset), "slot power on (software controller)");
 	}
-	if (!rc)
-		d->gone = !on;
-	pthread_mutex_unlock(&d->lock);
-	if (rc)
-		return pn_fail(-rc, "%s: the software controller did not take slot power %s", t->addr,
-			       on ? "on" : "off");
-	pthread_mutex_lock(&d->lock);
-	rc = update_hang(d);
-	pthread_mutex_unlock(&d->lock);
-	return rc;
+	d->gone = !on;
+	return 0;
+}
+
+static int st_slot_power(struct pn_transport *t, bool on)
+{
+	if (dev_of(t)->no_slot_power)
+		return pn_fail(ENOTSUP, "%s: the slot has no power controller (noslot)", t->addr);
+	return locked_fault(t, apply_slot_power, on);
 }
 
 static uint32_t st_reset_count(struct pn_transport *t)
@@ -575,12 +591,25 @@ static void st_close(struct pn_transport *t)
 	 * state they left (CFS, lost queues) is the device's, as on a drive. */
 	soft_ctrl_inject_clear(d->ctrl);
 	pn_transport_soft_hang(t, false);
-	pn_transport_soft_remove(t, false);
+	pn_transport_soft_hot_remove(t, false);
 	pn_clear_error();
 	irqs_off(d);
 	pthread_mutex_lock(&registry_lock);
 	d->open = false;  /* the controller and its store stay for the next open */
 	pthread_mutex_unlock(&registry_lock);
+}
+
+static const char *st_removed(struct pn_transport *t)
+{
+	if (!__atomic_load_n(&dev_of(t)->released, __ATOMIC_ACQUIRE))
+		return NULL;
+	return "hot-removed: an orderly removal of the software controller (this handle stays "
+	       "removed; open the device again once it is re-inserted)";
+}
+
+static uint32_t st_error_events(struct pn_transport *t)
+{
+	return 0;  /* no PCIe link to report errors on */
 }
 
 static const struct pn_transport_ops soft_ops = {
@@ -609,6 +638,8 @@ static const struct pn_transport_ops soft_ops = {
 	.slot_power = st_slot_power,
 	.reset_count = st_reset_count,
 	.last_reset = st_last_reset,
+	.removed = st_removed,
+	.error_events = st_error_events,
 };
 
 /* ---- open ---- */
@@ -731,7 +762,11 @@ static struct soft_device *soft_dev(struct pn_transport *t)
 	return dev_of(t);
 }
 
-int pn_transport_soft_hang(struct pn_transport *t, bool hang)
+/* The frame of every fault of the device as a whole: under the lock,
+ * `apply` changes the state (returning 0 or -errno with the reason set),
+ * then the controller's hold follows it (update_hang). */
+static int locked_fault(struct pn_transport *t, int (*apply)(struct soft_device *d, bool on),
+			bool on)
 {
 	struct soft_device *d = soft_dev(t);
 	int rc;
@@ -739,22 +774,26 @@ int pn_transport_soft_hang(struct pn_transport *t, bool hang)
 	if (!d)
 		return -ENOTSUP;
 	pthread_mutex_lock(&d->lock);
-	d->user_hang = hang;
-	rc = update_hang(d);
+	rc = apply(d, on);
+	if (!rc)
+		rc = update_hang(d);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
 
-int pn_transport_soft_remove(struct pn_transport *t, bool removed)
+static int apply_hang(struct soft_device *d, bool hang)
 {
-	struct soft_device *d = soft_dev(t);
-	int rc;
+	d->user_hang = hang;
+	return 0;
+}
 
-	if (!d)
-		return -ENOTSUP;
-	pthread_mutex_lock(&d->lock);
-	rc = soft_ctrl_fault_all_ones(d->ctrl, removed);
-	if (!rc && d->gone != removed) {
+static int apply_removal(struct soft_device *d, bool removed)
+{
+	int rc = soft_ctrl_fault_all_ones(d->ctrl, removed);
+
+	if (rc)
+		return pn_fail(-rc, "%s: the software controller did not take the removal", d->t.addr);
+	if (d->gone != removed) {
 		d->gone = removed;
 		if (!removed) {
 			/* back as after a slot power cycle whose config state the
@@ -762,13 +801,33 @@ int pn_transport_soft_remove(struct pn_transport *t, bool removed)
 			irqs_off(d);
 			d->reset_count++;
 			snprintf(d->last_reset, sizeof(d->last_reset),
-				 "re-inserted after a surprise removal (software controller)");
+				 "re-inserted after a removal (software controller)");
 		}
 	}
+	return 0;
+}
+
+/* An orderly removal is a removal the transport reports (st_removed). */
+static int apply_hot_removal(struct soft_device *d, bool removed)
+{
+	int rc = apply_removal(d, removed);
+
 	if (!rc)
-		rc = update_hang(d);
-	else
-		rc = pn_fail(-rc, "%s: the software controller did not take the removal", t->addr);
-	pthread_mutex_unlock(&d->lock);
+		__atomic_store_n(&d->released, removed, __ATOMIC_RELEASE);
 	return rc;
+}
+
+int pn_transport_soft_hang(struct pn_transport *t, bool hang)
+{
+	return locked_fault(t, apply_hang, hang);
+}
+
+int pn_transport_soft_remove(struct pn_transport *t, bool removed)
+{
+	return locked_fault(t, apply_removal, removed);
+}
+
+int pn_transport_soft_hot_remove(struct pn_transport *t, bool removed)
+{
+	return locked_fault(t, apply_hot_removal, removed);
 }

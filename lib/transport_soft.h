@@ -63,4 +63,14 @@ int pn_transport_soft_hang(struct pn_transport *t, bool hang);
  * it, one reset counted. Returns 0, -ENOTSUP or -ETIMEDOUT. */
 int pn_transport_soft_remove(struct pn_transport *t, bool removed);
 
+/* Orderly hot removal (true): as a surprise removal, and this handle is
+ * released as a VFIO one is once the OS asked for the device back: the
+ * transport reports the removal (the `removed` op, transport.h), so the
+ * controller, the ioworkers and the script hear why, and every access
+ * through the handle fails naming it, also after pn_transport_soft_remove(t,
+ * false) brought the device back (re-insertion), until the handle is closed
+ * and the device opened again. false: clears both (done by close). Returns
+ * 0, -ENOTSUP or -ETIMEDOUT. */
+int pn_transport_soft_hot_remove(struct pn_transport *t, bool removed);
+
 #endif

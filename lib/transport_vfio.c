@@ -179,6 +179,16 @@ static const char *vt_last_reset(struct pn_transport *t)
 	return dev_of(t)->last_reset;
 }
 
+static const char *vt_removed(struct pn_transport *t)
+{
+	return vfio_pci_removed(dev_of(t));
+}
+
+static uint32_t vt_error_events(struct pn_transport *t)
+{
+	return vfio_pci_error_events(dev_of(t));
+}
+
 static const struct pn_transport_ops vfio_ops = {
 	.kind = "pcie",
 	.close = vt_close,
@@ -205,6 +215,8 @@ static const struct pn_transport_ops vfio_ops = {
 	.slot_power = vt_slot_power,
 	.reset_count = vt_reset_count,
 	.last_reset = vt_last_reset,
+	.removed = vt_removed,
+	.error_events = vt_error_events,
 };
 
 int pn_transport_vfio_open(const char *bdf, struct pn_transport **out)

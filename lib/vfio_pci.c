@@ -7,10 +7,13 @@
 #include <limits.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -168,6 +171,143 @@ static int read_device_info(struct vfio_pci *dev)
 	return 0;
 }
 
+/* ---- hot removal (see the header) ---- */
+
+/* Gives the function back to the kernel after its removal request: nothing
+ * of this process may keep the device file open, and no thread may fault or
+ * reach another file through what it still holds. */
+static void release_for_removal(struct vfio_pci *dev)
+{
+	int placeholder = eventfd(0, EFD_CLOEXEC);
+
+	pthread_mutex_lock(&dev->map_lock);
+	snprintf(dev->removed_reason, sizeof(dev->removed_reason),
+		 "hot-removed: the kernel asked for the function back (vfio-pci device request) "
+		 "and the driver released it");
+	__atomic_store_n(&dev->removed, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < VFIO_PCI_BARS; i++) {
+		struct vfio_pci_bar *bar = &dev->bar[i];
+
+		if (!bar->map)
+			continue;
+		/* Doorbell pointers into the BAR stay valid, now to memory of
+		 * our own (nothing reads registers through the mapping). */
+		if (mmap((void *)bar->map, bar->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+			munmap((void *)bar->map, bar->size);
+			bar->map = NULL;
+		}
+	}
+	if (placeholder >= 0) {
+		/* The fd number stays taken: a racing access fails on the
+		 * placeholder instead of reaching a file opened meanwhile. */
+		dup3(placeholder, dev->device_fd, O_CLOEXEC);
+		close(placeholder);
+	} else {
+		close(dev->device_fd);
+		dev->device_fd = -1;
+	}
+	pthread_mutex_unlock(&dev->map_lock);
+	/* The group goes too: the function may come back in a group of the
+	 * same number, which a new open must attach afresh. */
+	if (dev->group_fd >= 0) {
+		vfio_container_group_put(dev->group_id);
+		dev->group_fd = -1;
+	}
+}
+
+static void *watch(void *arg)
+{
+	struct vfio_pci *dev = arg;
+	struct pollfd fds[3] = {
+		{.fd = dev->wake_fd, .events = POLLIN},
+		{.fd = dev->req_fd, .events = POLLIN},
+		{.fd = dev->err_fd, .events = POLLIN},
+	};
+	uint64_t count;
+
+	for (;;) {
+		if (poll(fds, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents)
+			break;
+		if ((fds[2].revents & POLLIN) && read(dev->err_fd, &count, sizeof(count)) == sizeof(count))
+			__atomic_add_fetch(&dev->error_events, (uint32_t)count, __ATOMIC_RELAXED);
+		if (fds[1].revents & POLLIN) {
+			if (read(dev->req_fd, &count, sizeof(count)) < 0)
+				count = 0;
+			release_for_removal(dev);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int set_irqs(struct vfio_pci *dev, unsigned index, uint32_t flags, int start, int count,
+		    const int *fds);
+
+/* An eventfd the kernel signals for interrupt `index` (one vector), or -1
+ * when the kernel offers no such interrupt for the function. */
+static int irq_eventfd(struct vfio_pci *dev, unsigned index)
+{
+	int fd;
+
+	if (dev->irq_count[index] < 1)
+		return -1;
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (set_irqs(dev, index, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1,
+		     &fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Without the request eventfd (an old kernel) a removal waits for close, as
+ * before; the device works all the same. */
+static void start_watcher(struct vfio_pci *dev)
+{
+	sigset_t all, old;
+
+	dev->req_fd = irq_eventfd(dev, VFIO_PCI_REQ_IRQ_INDEX);
+	dev->err_fd = irq_eventfd(dev, VFIO_PCI_ERR_IRQ_INDEX);
+	if (dev->req_fd < 0 && dev->err_fd < 0)
+		return;
+	dev->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (dev->wake_fd < 0)
+		return;
+	/* Signals stay with the process's other threads (Python handles them
+	 * in its main thread). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	dev->watching = pthread_create(&dev->watcher, NULL, watch, dev) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void stop_watcher(struct vfio_pci *dev)
+{
+	int *fds[] = {&dev->req_fd, &dev->err_fd, &dev->wake_fd};
+	uint64_t one = 1;
+
+	if (dev->watching) {
+		if (write(dev->wake_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(dev->watcher, NULL);
+		else
+			pthread_detach(dev->watcher);
+		dev->watching = false;
+	}
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
 int vfio_pci_open(const char *bdf, struct vfio_pci **out)
 {
 	struct vfio_pci *dev;
@@ -187,10 +327,13 @@ int vfio_pci_open(const char *bdf, struct vfio_pci **out)
 	memcpy(dev->bdf, canonical, sizeof(dev->bdf));
 	dev->group_id = group_id;
 	dev->device_fd = -1;
+	dev->req_fd = dev->err_fd = dev->wake_fd = -1;
+	pthread_mutex_init(&dev->map_lock, NULL);
 
 	pthread_mutex_lock(&open_lock);
 	for (int i = 0; i < open_count; i++) {
-		if (!strcmp(open_list[i]->bdf, canonical)) {
+		/* a removed function's old handle does not count: it is back */
+		if (!strcmp(open_list[i]->bdf, canonical) && !vfio_pci_removed(open_list[i])) {
 			pthread_mutex_unlock(&open_lock);
 			free(dev);
 			return pn_fail(EBUSY, "%s: already open in this process (close it first, "
@@ -224,6 +367,7 @@ int vfio_pci_open(const char *bdf, struct vfio_pci **out)
 	ret = vfio_pci_enable(dev);
 	if (ret < 0)
 		goto fail;
+	start_watcher(dev);
 	*out = dev;
 	return 0;
 fail:
@@ -235,6 +379,8 @@ void vfio_pci_close(struct vfio_pci *dev)
 {
 	if (!dev)
 		return;
+	/* first: the watcher may be releasing the function */
+	stop_watcher(dev);
 	for (int i = 0; i < VFIO_PCI_BARS; i++)
 		if (dev->bar[i].map)
 			munmap((void *)dev->bar[i].map, dev->bar[i].size);
@@ -251,11 +397,34 @@ void vfio_pci_close(struct vfio_pci *dev)
 		}
 	}
 	pthread_mutex_unlock(&open_lock);
+	pthread_mutex_destroy(&dev->map_lock);
 	free(dev);
+}
+
+const char *vfio_pci_removed(struct vfio_pci *dev)
+{
+	return __atomic_load_n(&dev->removed, __ATOMIC_ACQUIRE) ? dev->removed_reason : NULL;
+}
+
+uint32_t vfio_pci_error_events(struct vfio_pci *dev)
+{
+	return __atomic_load_n(&dev->error_events, __ATOMIC_RELAXED);
+}
+
+/* -ENODEV naming the removal once the function was released, else 0. Every
+ * access checks before it (a clear reason) and again after a failure (the
+ * release may have come in between: the placeholder fd fails the access). */
+static int check_present(struct vfio_pci *dev)
+{
+	const char *why = vfio_pci_removed(dev);
+
+	return why ? pn_fail(ENODEV, "%s: %s", dev->bdf, why) : 0;
 }
 
 static int cfg_check(struct vfio_pci *dev, uint32_t offset, size_t len)
 {
+	if (check_present(dev) < 0)
+		return -ENODEV;
 	if (len == 0 || len > dev->config_size || offset > dev->config_size - len)
 		return pn_fail(EINVAL, "%s: config offset 0x%x (+%zu bytes) is beyond the config "
 			       "space (0x%llx bytes)", dev->bdf, offset, len,
@@ -274,6 +443,8 @@ int vfio_pci_cfg_read(struct vfio_pci *dev, uint32_t offset, void *buf, size_t l
 	if (n != (ssize_t)len) {
 		int err = n < 0 ? errno : EIO;
 
+		if (check_present(dev) < 0)
+			return -ENODEV;
 		return pn_fail(err, "%s: config read at 0x%x: %s", dev->bdf, offset, strerror(err));
 	}
 	return 0;
@@ -290,6 +461,8 @@ int vfio_pci_cfg_write(struct vfio_pci *dev, uint32_t offset, const void *buf, s
 	if (n != (ssize_t)len) {
 		int err = n < 0 ? errno : EIO;
 
+		if (check_present(dev) < 0)
+			return -ENODEV;
 		return pn_fail(err, "%s: config write at 0x%x: %s", dev->bdf, offset, strerror(err));
 	}
 	return 0;
@@ -319,25 +492,39 @@ int vfio_pci_bar_map(struct vfio_pci *dev, int index, volatile void **addr, uint
 	if (index < 0 || index >= VFIO_PCI_BARS || !dev->bar[index].size)
 		return pn_fail(ENODEV, "%s: BAR%d does not exist", dev->bdf, index);
 	bar = &dev->bar[index];
+	/* A mapping holds the device file open: none may appear after the
+	 * watcher released the function, or the kernel's removal would wait
+	 * for it forever. */
+	pthread_mutex_lock(&dev->map_lock);
+	if (check_present(dev) < 0) {
+		pthread_mutex_unlock(&dev->map_lock);
+		return -ENODEV;
+	}
 	if (!bar->map) {
-		if (!(bar->flags & VFIO_REGION_INFO_FLAG_MMAP))
+		if (!(bar->flags & VFIO_REGION_INFO_FLAG_MMAP)) {
+			pthread_mutex_unlock(&dev->map_lock);
 			return pn_fail(ENODEV, "%s: BAR%d cannot be memory-mapped", dev->bdf, index);
+		}
 		map = mmap(NULL, bar->size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->device_fd,
 			   (off_t)bar->region_offset);
 		if (map == MAP_FAILED) {
 			int err = errno;
 
+			pthread_mutex_unlock(&dev->map_lock);
 			return pn_fail(err, "%s: mmap of BAR%d: %s", dev->bdf, index, strerror(err));
 		}
 		bar->map = map;
 	}
 	*addr = bar->map;
 	*size = bar->size;
+	pthread_mutex_unlock(&dev->map_lock);
 	return 0;
 }
 
 static int bar_check(struct vfio_pci *dev, int index, uint64_t offset, size_t len)
 {
+	if (check_present(dev) < 0)
+		return -ENODEV;
 	if (index < 0 || index >= VFIO_PCI_BARS || !dev->bar[index].size)
 		return pn_fail(ENODEV, "%s: BAR%d does not exist", dev->bdf, index);
 	if ((len != 1 && len != 2 && len != 4 && len != 8) || offset % len)
@@ -361,6 +548,8 @@ int vfio_pci_bar_read(struct vfio_pci *dev, int index, uint64_t offset, void *bu
 	if (n != (ssize_t)len) {
 		int err = n < 0 ? errno : EIO;
 
+		if (check_present(dev) < 0)
+			return -ENODEV;
 		return pn_fail(err, "%s: BAR%d read at 0x%llx failed: %s (memory decoding off or "
 			       "function in D3hot?)", dev->bdf, index, (unsigned long long)offset,
 			       strerror(err));
@@ -379,6 +568,8 @@ int vfio_pci_bar_write(struct vfio_pci *dev, int index, uint64_t offset, const v
 	if (n != (ssize_t)len) {
 		int err = n < 0 ? errno : EIO;
 
+		if (check_present(dev) < 0)
+			return -ENODEV;
 		return pn_fail(err, "%s: BAR%d write at 0x%llx failed: %s (memory decoding off or "
 			       "function in D3hot?)", dev->bdf, index, (unsigned long long)offset,
 			       strerror(err));
@@ -417,9 +608,6 @@ static int need_cap(struct vfio_pci *dev, int cap_id, const char *what)
 		return pn_fail(ENOTSUP, "%s: no %s capability", dev->bdf, what);
 	return offset;
 }
-
-static int set_irqs(struct vfio_pci *dev, unsigned index, uint32_t flags, int start, int count,
-		    const int *fds);
 
 /* A reset clears the function's interrupt setup behind VFIO's back (the
  * sysfs fallback) or leaves it to be restored by the kernel: either way users
@@ -631,6 +819,8 @@ int vfio_pci_hot_reset(struct vfio_pci *dev)
 	bool attempted = false;
 	int ret;
 
+	if (check_present(dev) < 0)
+		return -ENODEV;
 	irqs_off(dev);
 	ret = hot_reset_ioctl(dev, &attempted);
 	if (ret == -ENOTTY && attempted && wait_ready(dev) == 0) {
@@ -793,6 +983,10 @@ static int set_irqs(struct vfio_pci *dev, unsigned index, uint32_t flags, int st
 
 	if (!set)
 		return pn_fail(ENOMEM, "%s: no memory", dev->bdf);
+	if (check_present(dev) < 0) {
+		free(set);
+		return -ENODEV;
+	}
 	set->argsz = size;
 	set->flags = flags;
 	set->index = index;

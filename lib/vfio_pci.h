@@ -5,10 +5,34 @@
  * open. Config space goes through the VFIO config region (so the kernel's
  * virtualisation of a few fields applies, as for any VFIO user); BARs are
  * mmap()ed.
+ *
+ * Hot removal: the kernel cannot remove a function (an eject, `device_del`,
+ * a slot's attention button, pciehp seeing the card go) while a process
+ * holds it through VFIO; it asks the holder to let go through the device
+ * request eventfd (VFIO_PCI_REQ_IRQ_INDEX), right away and again every 10 s.
+ * Each open function has a watcher thread waiting on that eventfd and on the
+ * error eventfd (VFIO_PCI_ERR_IRQ_INDEX: the kernel's AER handling reports an
+ * uncorrectable error of the function). A thread, not a check at places the
+ * driver passes anyway, because the request must be answered whatever the
+ * process is doing: the script thread that asked the test bed to remove the
+ * device waits for the removal to finish and is in no driver call, and a
+ * removal left waiting blocks the kernel's hot-plug work. The thread sleeps in
+ * poll() and costs the IO path nothing.
+ *
+ * On the request the watcher releases the function at once: the BAR
+ * mappings are replaced (MAP_FIXED) by anonymous memory reading all ones, so
+ * a doorbell store racing with the release lands there instead of faulting;
+ * the device fd number is taken over (dup3) by a placeholder that fails
+ * every access, so a racing read or ioctl gets an error, never another file;
+ * the IOMMU group is released. The kernel's removal then completes. From then
+ * on vfio_pci_removed() names the removal, every access fails with -ENODEV
+ * saying so, and the function can be opened again once the kernel has it
+ * back (re-insertion: a new vfio_pci_open()).
  */
 #ifndef PYNVME_VFIO_PCI_H
 #define PYNVME_VFIO_PCI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +65,17 @@ struct vfio_pci {
 	/* How the last reset was done, with why a preferred way was not used:
 	 * for logs and test reports. */
 	char last_reset[320];
+
+	/* Hot removal and error reports (see the top of this file). */
+	int req_fd;           /* device request eventfd, or -1 (kernel without it) */
+	int err_fd;           /* error eventfd, or -1 */
+	int wake_fd;          /* ends the watcher at close */
+	pthread_t watcher;
+	bool watching;
+	pthread_mutex_t map_lock; /* BAR mappings against the release */
+	int removed;          /* atomic: released after the kernel's request */
+	uint32_t error_events; /* atomic: error eventfd signals so far */
+	char removed_reason[160];
 };
 
 /* Checks and canonicalises a BDF: "bb:dd.f" or "dddd:bb:dd.f" (hex; device
@@ -58,6 +93,16 @@ int vfio_pci_open(const char *bdf, struct vfio_pci **out);
 
 /* Releases the function (its BAR mappings, IRQs, device and group fds). */
 void vfio_pci_close(struct vfio_pci *dev);
+
+/* NULL while the function is present; after the kernel asked for it back
+ * (hot removal) and the watcher released it, a text saying so ("hot-removed:
+ * ..."). Safe from any thread at any time (one atomic load). */
+const char *vfio_pci_removed(struct vfio_pci *dev);
+
+/* How many times the kernel signalled an uncorrectable PCIe error of the
+ * function (VFIO error eventfd: its AER driver's error_detected) since open.
+ * 0 when the kernel offers no error eventfd. */
+uint32_t vfio_pci_error_events(struct vfio_pci *dev);
 
 /* Reads/writes `len` bytes of config space at `offset`. Offsets beyond the
  * config region give -EINVAL. Returns 0 or -errno. */

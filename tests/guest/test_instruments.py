@@ -209,7 +209,8 @@ def test_correctable_error_at_the_root_port(pcie):
 
 def test_fatal_error_at_the_root_port(nvme0, nvme0n1, pcie):
     """The guest kernel answers a fatal error at the port by resetting the
-    link: the function comes back from reset behind the driver's back."""
+    link: the function comes back from reset behind the driver's back. The
+    driver hears of the error through VFIO's error eventfd (error_events)."""
     q = d.Qpair(nvme0, 8)
     buf = d.Buffer(4096)
     with TestBed(pcie, errors_at="port") as tb:
@@ -222,6 +223,8 @@ def test_fatal_error_at_the_root_port(nvme0, nvme0n1, pcie):
                 time.sleep(0.1)
             errors = pcie_errors(tb.slot.port)
             assert "fatal" in errors.device_status and "Malformed TLP" in errors.uncorrectable
+            # the kernel's AER recovery told vfio-pci, which signals its error eventfd
+            assert pcie.error_events >= 1, "the driver counted the error the kernel reported"
             start = time.monotonic()
             with pytest.raises(d.NvmeError, match="memory decoding is off"):
                 nvme0n1.read(q, buf, 0, 1).waitdone()

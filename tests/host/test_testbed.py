@@ -1,5 +1,6 @@
 """The emulated test bed's own behaviour, checked on the host."""
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,7 @@ def test_state_dir_keeps_images_and_names_each_controllers_counter_file(tmp_path
     ctrls = [{"namespace": [{"size": "1M", "backend": "file"}]}, {"namespace": [{"size": "1M"}]}]
     state = tmp_path / "drive,1"
     state.mkdir()
+    (tmp_path / "run").mkdir()      # the run directory testbed.py makes (devices.json goes there)
     args = testbed.qemu_devices(ctrls, str(tmp_path / "run"), str(state), smart_counters=True)
     nvmes = [d for d in devices(args) if d.startswith("nvme,")]
     assert f"smart_counters={tmp_path}/drive,,1/nvme0.smart" in nvmes[0], "a comma is doubled"
@@ -56,6 +58,22 @@ def test_state_dir_keeps_images_and_names_each_controllers_counter_file(tmp_path
     assert "holds 1048576 bytes but the layout asks for 2097152" in capsys.readouterr().err
     assert not any("smart_counters" in d for d in devices(testbed.qemu_devices(ctrls[1:], str(tmp_path)))), \
         "a QEMU without the counters patch gets no such property"
+
+
+def test_layout_records_each_controller_for_re_adding(tmp_path):
+    """The guest puts a hot-removed controller back from devices.json: the
+    same device_add texts as the command line, namespaces with their
+    controller."""
+    ctrls = [{"mdts": 5, "namespace": [{"size": "1M"}, {"size": "2M", "lba_size": 4096}]},
+             {"namespace": [{"size": "1M"}]}]
+    args = devices(testbed.qemu_devices(ctrls, str(tmp_path)))
+    declared = json.loads((tmp_path / testbed.DEVICES_FILE).read_text())
+    assert sorted(declared) == ["nvme0", "nvme1"]
+    assert declared["nvme0"]["port"] == "rp0" and declared["nvme1"]["port"] == "rp1"
+    assert declared["nvme0"]["device"] in args and "mdts=5" in declared["nvme0"]["device"]
+    assert declared["nvme0"]["namespaces"] == [a for a in args if "bus=nvme0" in a and
+                                               a.startswith("nvme-ns")]
+    assert len(declared["nvme0"]["namespaces"]) == 2 and len(declared["nvme1"]["namespaces"]) == 1
 
 
 @pytest.mark.parametrize("ctrls, message", [

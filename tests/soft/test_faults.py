@@ -192,3 +192,58 @@ def test_faults_are_refused_on_bad_input(dev):
         pcie.inject("drop", opcode=256)
     with pytest.raises(d.ArgumentError, match="count"):
         pcie.inject("drop", count=0)
+
+
+def test_fault_remove_fails_outstanding_commands_naming_the_removal(dev):
+    """An orderly hot removal (the OS took the device back): what is
+    outstanding completes with an error naming the removal, within the
+    health check's period, not the command timeout; every later access
+    raises naming it; the handle stays removed after re-insertion, and the
+    device opened again has its data."""
+    pcie, nvme0, ns, q = dev
+    nvme0.timeout = 30000                   # a wait for the timeout would show
+    ns.write(q, pattern(0x5a5a5a5a), 112, 8).waitdone()
+    pcie.inject("delay", opcode=READ, delay_us=5000000)
+    ns.read(q, d.Buffer(4096), 112, 8)      # outstanding when the device goes
+    assert pcie.removed is None
+    pcie.inject("remove")
+    assert "hot-removed" in pcie.removed
+    t0 = time.monotonic()
+    with pytest.warns(UserWarning, match="got no completion: hot-removed"):
+        q.waitdone()
+    assert time.monotonic() - t0 < 2, "the driver waited for a removed device"
+    with pytest.raises(d.NvmeError, match="hot-removed"):
+        ns.read(q, d.Buffer(4096), 112, 8).waitdone()
+    with pytest.raises(d.NvmeError, match="hot-removed"):
+        nvme0.getfeatures(7).waitdone()
+    with pytest.raises(d.NvmeError, match="hot-removed"):
+        pcie.register(0, 2)
+    pcie.inject_clear()                     # re-insertion: the device answers again...
+    with pytest.raises(d.NvmeError, match="hot-removed"):
+        pcie.register(0, 2)                 # ...to a new handle, not this one
+
+
+def test_reopen_after_remove_finds_the_data():
+    """The script's way back after an orderly removal: open the device again
+    (the old objects close without complaint) and the data is there."""
+    pcie = d.Pcie(ADDR)
+    nvme0 = d.Controller(pcie)
+    ns = d.Namespace(nvme0, 1)
+    q = d.Qpair(nvme0, 16)
+    ns.write(q, pattern(0x6b6b6b6b), 120, 8).waitdone()
+    pcie.inject("remove")
+    pcie.inject_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # no ResourceWarning for the removed handle
+        again = d.Pcie(ADDR)
+    assert pcie.closed and again.removed is None
+    nvme1 = d.Controller(again)
+    ns1 = d.Namespace(nvme1, 1)
+    q1 = d.Qpair(nvme1, 16)
+    r = d.Buffer(4096)
+    ns1.read(q1, r, 120, 8).waitdone()
+    assert r[:] == pattern(0x6b6b6b6b)[:]
+    q1.delete()
+    ns1.close()
+    nvme1.close()
+    again.close()

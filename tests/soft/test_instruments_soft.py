@@ -130,3 +130,46 @@ def test_smart_keeps_score_of_power_losses(dev):
     pcie.reset(inst.reinsert)
     nvme0.reset()
     assert smart_counts(nvme0) == (cycles + 3, unsafe + 2)
+
+
+def test_orderly_removal_under_verified_io_then_reopen():
+    """The driver's side of an orderly hot removal, as in the test bed
+    (tests/guest/test_hot_removal.py) but on the host: a verified ioworker
+    stops with an error naming the removal, the script reopens the device
+    after reinsert() and finds what it wrote before."""
+    pcie = d.Pcie(ADDR)
+    nvme0 = d.Controller(pcie)
+    ns = d.Namespace(nvme0, 1)
+    ns.verify_enable(True)
+    inst = SoftController(pcie)
+    assert inst.supports("orderly_removal")
+    q = d.Qpair(nvme0, 16)
+    data = d.Buffer(8 * 512, ptype=0xbeef, pvalue=100)
+    ns.write(q, data, 0, 8).waitdone()
+    w = ns.ioworker(io_size=8, time=20, qdepth=16, read_percentage=50,
+                    region_start=1024, region_end=8192).start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    inst.orderly_removal()
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        r = w.close()
+    assert time.monotonic() - start < 5, "the worker stops instead of running its 20 s"
+    assert r.error_code == -7 and "hot-removed" in r.error_text, r.error_text
+    assert any("ioworker host ERROR" in str(x.message) for x in ws)
+    with pytest.raises(d.NvmeError, match="hot-removed"):
+        nvme0.getfeatures(7).waitdone()
+    inst.reinsert()
+    pcie = d.Pcie(ADDR)                 # the removed objects close quietly
+    nvme0 = d.Controller(pcie)
+    ns = d.Namespace(nvme0, 1)
+    q = d.Qpair(nvme0, 16)
+    back = d.Buffer(8 * 512)
+    ns.read(q, back, 0, 8).waitdone()
+    assert back[:] == data[:], "data written before the removal reads back"
+    r = ns.ioworker(io_size=8, io_count=500, qdepth=8, read_percentage=50).start().close()
+    assert r.error == 0 and r.io_count_read + r.io_count_write == 500
+    q.delete()
+    ns.close()
+    nvme0.close()
+    pcie.close()

@@ -17,6 +17,7 @@ first use and cached outside the clone (/var/cache/pynvme/qemu-<key>);
 --stock-qemu runs Debian's unpatched binary instead, $PYNVME_QEMU another one.
 """
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -244,14 +245,21 @@ def file_image(path, size, kept):
         f.truncate(size)
 
 
+DEVICES_FILE = "devices.json"  # in the run directory; $PYNVME_TESTBED_DEVICES in the guest
+
+
 def qemu_devices(ctrls, rundir, state_dir=None, smart_counters=False):
     """QEMU's -device/-blockdev arguments for the controllers. Images live in
     `state_dir` when given (kept between runs), else in `rundir`. With
     `smart_counters` (a QEMU with tools/testbed/qemu/0002-*.patch), each
-    controller keeps its SMART power counters in nvme<i>.smart beside them."""
+    controller keeps its SMART power counters in nvme<i>.smart beside them.
+    Also writes DEVICES_FILE into `rundir`: each controller's `device_add` text
+    and its namespaces', by QEMU id, so the guest can put a hot-removed
+    controller back as it was declared (nvme.instruments.TestBed.reinsert)."""
     args = []
     where = state_dir or rundir
     subsystems = set()
+    declared = {}
     for i, c in enumerate(ctrls):
         unknown = set(c) - CTRL_KEYS
         if unknown:
@@ -274,6 +282,7 @@ def qemu_devices(ctrls, rundir, state_dir=None, smart_counters=False):
         if c.get("extra"):
             opts.append(c["extra"])
         args += ["-device", "nvme," + ",".join(opts)]
+        declared[f"nvme{i}"] = {"port": rp, "device": "nvme," + ",".join(opts), "namespaces": []}
         for j, n in enumerate(c.get("namespace", [])):
             unknown = set(n) - NS_KEYS
             if unknown:
@@ -301,6 +310,9 @@ def qemu_devices(ctrls, rundir, state_dir=None, smart_counters=False):
             if n.get("extra"):
                 nsopts.append(n["extra"])
             args += ["-device", "nvme-ns," + ",".join(nsopts)]
+            declared[f"nvme{i}"]["namespaces"].append("nvme-ns," + ",".join(nsopts))
+    with open(os.path.join(rundir, DEVICES_FILE), "w") as f:
+        json.dump(declared, f, indent=1)
     return args
 
 
@@ -363,6 +375,7 @@ def boot(args, interactive):
             die(f"cannot create --state-dir {args.state_dir}: {e}")
     with open(os.path.join(rundir, "job.sh"), "w") as f:
         env = {"PYNVME_IN_GUEST": "1", "PYNVME_GUEST_MODULES": kroot,
+               "PYNVME_TESTBED_DEVICES": os.path.join(rundir, DEVICES_FILE),
                "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": os.path.join(PROJECT, "python"), "HOME": "/root", "TERM": os.environ.get("TERM", "dumb"),
                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}

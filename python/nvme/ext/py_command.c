@@ -328,7 +328,14 @@ static int reap(struct pn_py_queue *pq, struct pn_py_cmd *cmd)
 	pq->latest_dw0 = cqe->dw0;
 	pq->latest_cid = cqe->cid;
 	pq->latest_latency_us = pn_tsc_to_ns(cmd->latency_tsc) / 1000;
-	if (pn_status_is_error(cqe->status)) {
+	if (cqe->status == PN_STATUS_SYNTH && pq->ctrl &&
+	    __atomic_load_n(&pq->ctrl->failed, __ATOMIC_ACQUIRE)) {
+		/* the device failed or was removed: say which, with the command */
+		rc = PyErr_WarnFormat(PyExc_UserWarning, 1,
+				      "ERROR status: 07/ff: %s: command (opcode 0x%02x) got no "
+				      "completion: %s; the driver completed it with all ones",
+				      pq->name, cmd->opc, pq->ctrl->fail_reason);
+	} else if (pn_status_is_error(cqe->status)) {
 		rc = pn_py_warn_status(cqe->status, cmd->opc, pq->name);
 	} else if (cmd->is_aer) {
 		rc = PyErr_WarnFormat(PyExc_UserWarning, 1, "AER triggered, dword0: 0x%x", cqe->dw0);

@@ -158,8 +158,12 @@ static int take_over(const char *bdf)
 		return 0;
 	}
 	if (!((PcieObject *)old)->closed) {
-		rc = PyErr_WarnFormat(PyExc_ResourceWarning, 1, "Pcie('%s') was still open: "
-				      "closing it (and its Controllers) to open the device again", bdf);
+		/* the object of a hot-removed device has nothing left to hold:
+		 * opening the re-inserted device closes it without a warning */
+		if (!pn_transport_removed(((PcieObject *)old)->dev))
+			rc = PyErr_WarnFormat(PyExc_ResourceWarning, 1, "Pcie('%s') was still open: "
+					      "closing it (and its Controllers) to open the device "
+					      "again", bdf);
 		if (rc == 0)
 			rc = close_all((PcieObject *)old);
 	}
@@ -778,6 +782,24 @@ static PyObject *pcie_get_last_reset(PcieObject *self, void *closure)
 	return PyUnicode_FromString(dev->ops->last_reset(dev));
 }
 
+static PyObject *pcie_get_removed(PcieObject *self, void *closure)
+{
+	struct pn_transport *dev = open_dev(self);
+	const char *why;
+
+	if (!dev)
+		return NULL;
+	why = pn_transport_removed(dev);
+	return why ? PyUnicode_FromString(why) : Py_NewRef(Py_None);
+}
+
+static PyObject *pcie_get_error_events(PcieObject *self, void *closure)
+{
+	struct pn_transport *dev = open_dev(self);
+
+	return dev ? PyLong_FromUnsignedLong(dev->ops->error_events(dev)) : NULL;
+}
+
 static PyMethodDef pcie_methods[] = {
 	{"register", (PyCFunction)(void (*)(void))pcie_register, METH_VARARGS | METH_KEYWORDS,
 	 "register(offset, byte_count=4) -> int\n\nThe little-endian integer of byte_count (1..8) "
@@ -810,7 +832,9 @@ static PyMethodDef pcie_methods[] = {
 	 "completions of commands matching sqid and opcode, -1 any): 'delay' (delay_us\n"
 	 "later), 'drop' (never), 'duplicate' (twice), 'wrong_cid' (cid ^ cid_xor),\n"
 	 "'stale_phase' (old phase tag: invisible). Whole controller: 'fatal' (CSTS.CFS,\n"
-	 "until a reset), 'hang' (stops answering), 'all_ones' (surprise removal)."},
+	 "until a reset), 'hang' (stops answering), 'all_ones' (surprise removal),\n"
+	 "'remove' (orderly hot removal: as all_ones, and Pcie.removed names it, as after\n"
+	 "the OS took a VFIO device back)."},
 	{"inject_clear", (PyCFunction)pn_py_pcie_inject_clear, METH_NOARGS,
 	 "inject_clear()\n\nSoftware controller only: disarms per-command faults, ends a hang, "
 	 "and\nbrings a removed controller back (at power-on state)."},
@@ -839,6 +863,14 @@ static PyGetSetDef pcie_getset[] = {
 	 "Software controller only: what its thread did (commands, completions, resets,\n"
 	 "faults fired, irqs, CPU and busy time in ns), as a dict.", NULL},
 	{"closed", (getter)pcie_get_closed, NULL, "True after close().", NULL},
+	{"removed", (getter)pcie_get_removed, NULL,
+	 "None while the device is present; after an orderly hot removal (the OS asked for\n"
+	 "the device back and the driver released it) the text saying so. Commands, ioworkers\n"
+	 "and register access then fail naming it; open the device again with a new Pcie\n"
+	 "once it is re-inserted.", NULL},
+	{"error_events", (getter)pcie_get_error_events, NULL,
+	 "How many uncorrectable PCIe errors the OS reported for the device since it was\n"
+	 "opened (VFIO's error interrupt; 0 when the kernel offers none).", NULL},
 	{"reset_count", (getter)pcie_get_reset_count, NULL,
 	 "Resets done through this object (FLR, hot reset, D3hot->D0 with reset).", NULL},
 	{"last_reset", (getter)pcie_get_last_reset, NULL,

@@ -21,7 +21,7 @@ static const struct {
 	{"stale_phase", SOFT_CTRL_FAULT_STALE_PHASE},
 };
 
-#define FAULT_NAMES "delay, drop, duplicate, wrong_cid, stale_phase, fatal, hang, all_ones"
+#define FAULT_NAMES "delay, drop, duplicate, wrong_cid, stale_phase, fatal, hang, all_ones, remove"
 
 /* The transport of a Pcie that is a software controller, or NULL with an
  * exception. */
@@ -91,6 +91,8 @@ PyObject *pn_py_pcie_inject(PyObject *self, PyObject *args, PyObject *kwargs)
 		rc = pn_transport_soft_hang(t, true);
 	else if (!strcmp(fault, "all_ones"))
 		rc = pn_transport_soft_remove(t, true);
+	else if (!strcmp(fault, "remove"))
+		rc = pn_transport_soft_hot_remove(t, true);
 	else
 		rc = -EINVAL;
 	Py_END_ALLOW_THREADS

@@ -50,6 +50,7 @@ class Instrument:
         "set_power_ramp": ("_set_power_ramp", "set a power ramp"),
         "glitch": ("_glitch", "glitch the power"),
         "surprise_removal": ("_surprise_removal", "remove the device"),
+        "orderly_removal": ("_orderly_removal", "hot-remove the device in order (OS told)"),
         "reinsert": ("_reinsert", "re-insert the device"),
         "inject_pcie_error": ("_inject_pcie_error", "inject a PCIe error"),
         "set_voltage": ("_set_voltage", "set a rail voltage"),
@@ -128,10 +129,21 @@ class Instrument:
         no eject): the driver has to find out by itself."""
         self._surprise_removal()
 
+    def orderly_removal(self):
+        """Hot-removes the drive the orderly way (the OS is told first, as by
+        a slot's attention button or an eject): the OS asks the driver for the
+        device back, the driver fails what is outstanding, stops its ioworkers
+        and lets go (Pcie.removed names the removal; every later command
+        raises naming it), then the device leaves. Returns once it is gone."""
+        self._orderly_removal()
+
     def reinsert(self):
-        """Puts the drive back after surprise_removal(). The function comes
-        back from reset (BARs cleared); nvme.Pcie.reset(instrument.reinsert)
-        brings it back to the driver, then Controller.reset()."""
+        """Puts the drive back after surprise_removal() or orderly_removal().
+        After a surprise removal the function comes back from reset (BARs
+        cleared): nvme.Pcie.reset(instrument.reinsert) brings it back to the
+        driver, then Controller.reset(). After an orderly removal it is a new
+        device to the OS: reinsert() returns once it is ready for the driver,
+        and the script opens it again (nvme.Pcie(addr), nvme.Controller)."""
         self._reinsert()
 
     # ---- PCIe errors ----------------------------------------------------------
@@ -219,6 +231,9 @@ class Instrument:
         if "surprise_removal" not in self.FAULTS_BY_POWER:
             self._unsupported("surprise_removal")
         self._power_off()
+
+    def _orderly_removal(self):
+        self._unsupported("orderly_removal")
 
     def _reinsert(self):
         if "reinsert" not in self.FAULTS_BY_POWER:

@@ -3,9 +3,12 @@ an instrument, so a script written for instruments also runs on the host,
 without a test bed or a lab.
 
 Its faults are the controller's own: power off and surprise removal make
-config space and registers read all ones (inject('all_ones')), power on and
-re-insertion bring it back in its power-on state (inject_clear(), which also
-disarms the per-command faults). It has no PCIe link, rails or sensor.
+config space and registers read all ones (inject('all_ones')); an orderly
+removal also releases the Pcie object as the OS taking a VFIO device back
+does (inject('remove'): Pcie.removed names it, the script opens the device
+again after reinsert()); power on and re-insertion bring it back in its
+power-on state (inject_clear(), which also disarms the per-command faults).
+It has no PCIe link, rails or sensor.
 """
 from .base import Instrument, InstrumentError
 
@@ -30,3 +33,6 @@ class SoftController(Instrument):
 
     def _power_on(self):
         self.pcie.inject_clear()
+
+    def _orderly_removal(self):
+        self.pcie.inject("remove")

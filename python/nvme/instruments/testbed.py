@@ -7,13 +7,21 @@ What each fault is here, and why (QEMU 7.2, measured in the test bed):
   Control). Without power the function reads all ones; with power back it
   comes from reset (command register 0, BARs cleared).
 - surprise removal / re-insertion: the same slot power cut, without telling
-  anyone. A hot-plug of the QEMU device cannot serve: `device_del` of a
-  function vfio-pci holds only asks the guest to eject it (ACPI hot-plug), and
-  the guest kernel waits for the user of the device to let it go ("No device
-  request channel registered, blocked until released by user"), so the
-  driver never sees it leave; unrealizing the device makes it vanish, but
-  QEMU 7.2 aborts when it is realized again. For the driver the two are the
-  same event: its function stops answering, later it answers from reset.
+  anyone: the function stops answering (all ones), nobody asks the driver to
+  let go, later it answers from reset. A real surprise removal differs only
+  in that the host's hot-plug driver notices the card is gone: the test bed's
+  slot keeps its presence, so only the driver can find out.
+- orderly removal: QMP `device_del` of the nvme device, as the slot's
+  attention button or an eject would: QEMU asks the guest (ACPI hot-plug), the
+  guest kernel asks vfio-pci's user for the device (the device request
+  eventfd, lib/vfio_pci.h), the driver fails what is outstanding and lets go,
+  the kernel removes the function and QEMU unplugs the device with its
+  namespaces. re-insertion: `device_add` of the controller and its namespaces
+  with the test bed's own declarations ($PYNVME_TESTBED_DEVICES, written by
+  tools/testbed/testbed.py), then the new function is bound to vfio-pci (new
+  functions are not probed meanwhile: drivers_autoprobe off) for the script to
+  open again. QEMU 7.2 takes namespaces hot-plugged only with the test bed's
+  patch tools/testbed/qemu/0003-hw-nvme-hot-pluggable-namespaces.patch.
 - PCIe errors: `pcie_aer_inject_error` of the human monitor, into the NVMe
   function (default) or its root port. QEMU's NVMe function has no AER
   capability: an error sets its Device Status bits (correctable, non-fatal,
@@ -24,11 +32,12 @@ What each fault is here, and why (QEMU 7.2, measured in the test bed):
 - temperature: not settable in QEMU 7.2 (a fixed 323 K); a temperature
   warning is critical_warning(0x2).
 """
+import json
 import os
 import time
 
 from .base import FaultNotSupported, Instrument, InstrumentError
-from .pcie_slot import PcieSlot, function_answers
+from .pcie_slot import SYSFS_PCI, PcieSlot, function_answers
 from .qmp import Qmp
 
 # QEMU's error names by the severity they get without an AER capability
@@ -55,7 +64,7 @@ class TestBed(Instrument):
     __test__ = False  # a class named Test*: not a pytest test
     # glitch, surprise removal and re-insertion: the base class's, made of
     # slot power (see the module's docstring for why removal is slot power)
-    FAULTS_BY_POWER = ("glitch", "surprise_removal", "reinsert")
+    FAULTS_BY_POWER = ("glitch",)  # removal and re-insertion are its own (below)
 
     def __init__(self, pcie_or_addr, qmp_path=None, errors_at="device"):
         addr = getattr(pcie_or_addr, "addr", pcie_or_addr)
@@ -74,6 +83,7 @@ class TestBed(Instrument):
             self.qmp.close()
             raise
         self.name = f"testbed({self.slot.function}, QEMU device {self.device_id})"
+        self.removed = None  # 'surprise' or 'orderly' while the device is out
 
     def _find_qemu_device(self):
         """The ids of the QEMU nvme device at our BDF and of its root port:
@@ -114,6 +124,112 @@ class TestBed(Instrument):
     def _power_on(self):
         self.slot.set_power(True)
         self.slot.wait_function()
+
+    # ---- hot plug (see the module's docstring) -----------------------------------
+    # A TCG guest takes a few seconds for an ACPI hot-plug; a minute means it
+    # is stuck (the guest never released the device).
+    HOTPLUG_TIMEOUT_S = 60
+
+    def _surprise_removal(self):
+        self._power_off()
+        self.removed = "surprise"
+
+    def _orderly_removal(self):
+        if self.removed:
+            raise InstrumentError(f"{self.name}: the device is out already ({self.removed} "
+                                  "removal): reinsert() first")
+        # refuse before the device is gone, not when putting it back
+        if self._declaration()["namespaces"] and not self._namespaces_hot_pluggable():
+            raise FaultNotSupported(self, "hot-remove the device in order",
+                                    "this QEMU cannot hot-plug its namespaces back (the nvme "
+                                    "device is no hot-plug handler: tools/testbed/qemu/"
+                                    "0003-hw-nvme-hot-pluggable-namespaces.patch is missing)")
+        self.qmp.command("device_del", {"id": self.device_id})
+        self.removed = "orderly"
+        self._wait(lambda: not self._qemu_has_device() and not self._in_sysfs(),
+                   f"QEMU still has {self.device_id} (or the guest its function) after device_del: "
+                   "the guest did not release it (does the process that holds it through "
+                   "VFIO answer the device request? lib/vfio_pci.h)")
+
+    def _reinsert(self):
+        if self.removed == "orderly":
+            self._add_back()
+        else:
+            self._power_on()
+        self.removed = None
+
+    def _declaration(self):
+        path = os.environ.get("PYNVME_TESTBED_DEVICES")
+        if not path:
+            raise FaultNotSupported(self, "hot-remove the device in order",
+                                    "the test bed's device declarations are unknown "
+                                    "($PYNVME_TESTBED_DEVICES is not set; tools/testbed/testbed.py "
+                                    "sets it)")
+        with open(path) as f:
+            declared = json.load(f)
+        if self.device_id not in declared:
+            raise FaultNotSupported(self, "hot-remove the device in order",
+                                    f"{path} does not declare {self.device_id}")
+        return declared[self.device_id]
+
+    def _namespaces_hot_pluggable(self):
+        types = self.qmp.command("qom-list-types", {"implements": "hotplug-handler"})
+        return any(t.get("name") == "nvme" for t in types)
+
+    def _qemu_has_device(self):
+        children = self.qmp.command("qom-list", {"path": "/machine/peripheral"})
+        return any(child.get("name") == self.device_id for child in children)
+
+    def _in_sysfs(self):
+        return os.path.exists(os.path.join(SYSFS_PCI, self.slot.function))
+
+    def _wait(self, done, what):
+        deadline = time.monotonic() + self.HOTPLUG_TIMEOUT_S
+        while not done():
+            if time.monotonic() > deadline:
+                raise InstrumentError(f"{self.name}: {what} ({self.HOTPLUG_TIMEOUT_S} s)")
+            time.sleep(0.05)
+
+    def _device_add(self, text):
+        out = self.qmp.human(f"device_add {text}").strip()
+        if out:
+            hint = (" (QEMU without tools/testbed/qemu/0003-hw-nvme-hot-pluggable-namespaces.patch"
+                    " cannot hot-plug namespaces)" if "does not support hotplugging" in out else "")
+            raise InstrumentError(f"{self.name}: QEMU refused 'device_add {text}': {out}{hint}")
+
+    def _add_back(self):
+        """device_add of the controller and its namespaces, then the new
+        function to vfio-pci. While it comes up no driver may probe it (the
+        guest's nvme driver, were it loaded, would take it first)."""
+        decl = self._declaration()
+        autoprobe = os.path.join("/sys/bus/pci", "drivers_autoprobe")
+        with open(autoprobe) as f:
+            before = f.read().strip()
+        with open(autoprobe, "w") as f:
+            f.write("0")
+        try:
+            self._device_add(decl["device"])
+            try:
+                for ns in decl["namespaces"]:
+                    self._device_add(ns)
+            except InstrumentError:
+                # not half a device: the controller goes again, and the
+                # error is the namespace's
+                self.qmp.command("device_del", {"id": self.device_id}, check=False)
+                self._wait(lambda: not self._qemu_has_device(), "the half re-added controller "
+                           "did not go")
+                raise
+            self._wait(self._in_sysfs, f"{self.slot.function} did not appear after device_add")
+            function = os.path.join(SYSFS_PCI, self.slot.function)
+            with open(os.path.join(function, "driver_override"), "w") as f:
+                f.write("vfio-pci")
+            with open("/sys/bus/pci/drivers_probe", "w") as f:
+                f.write(self.slot.function)
+            self._wait(lambda: os.path.basename(os.path.realpath(os.path.join(function, "driver")))
+                       == "vfio-pci", f"{self.slot.function} was not bound to vfio-pci")
+        finally:
+            with open(autoprobe, "w") as f:
+                f.write(before)
 
     # ---- PCIe errors ------------------------------------------------------------
     def _inject_pcie_error(self, severity, error):
