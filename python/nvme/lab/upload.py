@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import time
 import urllib.error
@@ -210,6 +211,11 @@ def main(argv=None):
     # --watch: retry forever; a refused run is not sent again by this process
     # (fix the token or the server, restart the uploader: it is tried again)
     refused = set()
+    # a service stops on SIGINT (a terminal's ^C) or SIGTERM (systemd, a CI
+    # runner); a shell's background job starts with SIGINT ignored, so both
+    # are asked for here rather than inherited
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             if os.path.exists(args.spool):
