@@ -62,9 +62,10 @@ class TestBed(Instrument):
     (the NVMe function) or 'port' (its root port)."""
 
     __test__ = False  # a class named Test*: not a pytest test
-    # glitch, surprise removal and re-insertion: the base class's, made of
-    # slot power (see the module's docstring for why removal is slot power)
-    FAULTS_BY_POWER = ("glitch",)  # removal and re-insertion are its own (below)
+    # glitch: the base class's, made of slot power; surprise removal (a slot
+    # power cut nobody is told of) and re-insertion are its own (below), since
+    # re-insertion must know whether device_del or slot power took the device
+    FAULTS_BY_POWER = ("glitch",)
 
     def __init__(self, pcie_or_addr, qmp_path=None, errors_at="device"):
         addr = getattr(pcie_or_addr, "addr", pcie_or_addr)
